@@ -1,0 +1,1 @@
+"""fabzone: the hub that validates, queues and drives the machines of a digital fabrication zone."""

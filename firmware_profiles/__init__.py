@@ -1,0 +1,1 @@
+"""Firmware profile data: one TOML file per firmware/machine model (see drivers/profiles.py)."""
