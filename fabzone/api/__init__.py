@@ -1,0 +1,53 @@
+"""The HTTP API and the pages: a FastAPI app built around one Hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from fabzone.api import events, jobs, machines
+from fabzone.config import Settings
+from fabzone.hub import Hub
+
+WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
+    hub = hub or Hub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(title="fabzone", version="0.1.0", lifespan=lifespan)
+    app.state.hub = hub
+    app.include_router(jobs.router)
+    app.include_router(machines.router)
+    app.include_router(events.router)
+
+    @app.get("/api/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        with hub.session() as session:
+            session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        online = sum(1 for c in hub.coordinators.values() if c.online)
+        return {"status": "ok", "machines": len(hub.coordinators), "online": online, "seq": hub.bus.seq}
+
+    if WEB_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def index() -> FileResponse:
+            return FileResponse(WEB_DIR / "index.html")
+
+    return app

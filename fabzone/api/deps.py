@@ -1,0 +1,49 @@
+"""Shared request dependencies: the hub, a database session, the caller's language, error replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from sqlmodel import Session
+
+from fabzone.hub import Hub
+
+LANGUAGES = ("en", "it", "zh")
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+def get_session(hub: Annotated[Hub, Depends(get_hub)]) -> Iterator[Session]:
+    with hub.session() as session:
+        yield session
+
+
+def pick_language(explicit: str | None, accept_language: str | None) -> str:
+    """`it`, `zh` or `en`: the form field wins, then the browser's Accept-Language."""
+    for candidate in [explicit or "", *(accept_language or "").split(",")]:
+        tag = candidate.split(";")[0].strip().lower()[:2]
+        if tag in LANGUAGES:
+            return tag
+    return "en"
+
+
+def request_language(request: Request) -> str:
+    return pick_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def api_error(status: int, code: str, lang: str = "en", **params: Any) -> HTTPException:
+    """An error with a stable code (pages translate it) and a message in the caller's language."""
+    from fabzone.i18n import message
+
+    return HTTPException(
+        status, detail={"code": code, "message": message(code, lang, **params), "params": params}
+    )
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+SessionDep = Annotated[Session, Depends(get_session)]
+LangDep = Annotated[str, Depends(request_language)]

@@ -1,0 +1,58 @@
+"""`/api/events`: a WebSocket of numbered events; `?since=N` replays what a reconnecting page missed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+router = APIRouter(tags=["events"])
+
+
+@router.websocket("/api/events")
+async def events(ws: WebSocket, since: int | None = None, boot: str | None = None) -> None:
+    hub = ws.app.state.hub
+    bus = hub.bus
+    await ws.accept()
+    # Subscribe before replaying so nothing published in between is lost.
+    sub = bus.subscribe()
+    try:
+        await ws.send_json({"type": "hello", "boot_id": bus.boot_id, "seq": bus.seq})
+        if since is not None:
+            missed = bus.since(since) if boot in (None, bus.boot_id) else None
+            if missed is None:
+                # Too far behind, or a different hub life: the page reloads its snapshot.
+                await ws.send_json({"type": "reset", "seq": bus.seq})
+            else:
+                for event in missed:
+                    await ws.send_json(event.to_dict())
+        last = since if since is not None else bus.seq
+        reader = asyncio.create_task(_drain_client(ws))
+        while True:
+            getter = asyncio.create_task(sub.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                getter.cancel()
+                break
+            event = getter.result()
+            if event.seq <= last:
+                continue  # already sent in the replay
+            last = event.seq
+            await ws.send_json(event.to_dict())
+            if sub.dropped and sub.queue.empty():
+                await ws.close(code=1013, reason="too slow; reconnect with since")
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        bus.unsubscribe(sub)
+        with contextlib.suppress(Exception):
+            reader.cancel()  # type: ignore[possibly-undefined]
+
+
+async def _drain_client(ws: WebSocket) -> None:
+    """Read (and ignore) what the client sends, so a close is noticed."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await ws.receive_text()

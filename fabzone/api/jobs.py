@@ -1,0 +1,200 @@
+"""`/api/jobs`: submit (validated, stored, queued), list, look up by id or ticket, pause/resume/cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from fabzone import crud
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, pick_language
+from fabzone.api.upload import UploadError, receive_upload
+from fabzone.coordinator import job_public
+from fabzone.filestore import TooLarge
+from fabzone.hub import Hub
+from fabzone.i18n import message
+from fabzone.states import JOB_ON_MACHINE, JobState, TransitionError
+from fabzone.validation import validate
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+
+def _candidates(hub: Hub, profile: str | None, kind: str | None, lang: str) -> list:
+    profiles = hub.profiles
+    if profile:
+        if profile not in profiles:
+            raise api_error(422, "job.unknown_profile", lang, profile=profile, known=", ".join(profiles))
+        return [profiles[profile]]
+    wanted = kind or "printer"
+    chosen = [p for p in profiles.values() if p.kind == wanted]
+    if not chosen:
+        raise api_error(422, "job.no_machine_of_kind", lang, kind=wanted)
+    return chosen
+
+
+@router.post("", status_code=201)
+async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
+    """Multipart: `file` (G-code), optional `name` (display name), `maker`, `profile` or `kind`,
+    `language` (it/zh/en). 422 with every reason per profile when no machine here can make it."""
+    lang = pick_language(None, request.headers.get("accept-language"))
+    try:
+        upload = await receive_upload(request, hub.files, hub.settings.max_upload_bytes)
+    except TooLarge as exc:
+        raise api_error(413, "upload.too_large", lang, limit_mb=round(exc.limit / 1024 / 1024)) from None
+    except UploadError as exc:
+        raise api_error(422, exc.code, lang) from None
+    assert upload.file is not None
+    incoming = upload.file
+    try:
+        lang = pick_language(upload.fields.get("language"), request.headers.get("accept-language"))
+        candidates = _candidates(hub, upload.fields.get("profile"), upload.fields.get("kind"), lang)
+        sha256 = incoming.finish()
+        results = await asyncio.to_thread(validate, incoming.path, candidates)
+        fits = [pid for pid, r in results.items() if r.ok]
+        if not fits:
+            return JSONResponse(status_code=422, content=_rejection(results, candidates, lang))
+        analysis = results[fits[0]].analysis
+        assert analysis is not None
+        hub.files.commit(incoming, sha256)
+    except BaseException:
+        incoming.discard()
+        raise
+    file_name = upload.file_name or "job.gcode"
+    with hub.session() as session:
+        job = crud.create_job(
+            session,
+            display_name=(upload.fields.get("name") or file_name)[:120],
+            maker_name=(upload.fields.get("maker") or "")[:80],
+            language=lang,
+            file_name=file_name[:255],
+            sha256=sha256,
+            file_size=incoming.size,
+            kind=candidates[0].kind,
+            analysis=analysis.to_dict() | {"estimates_s": {pid: _estimate(results[pid]) for pid in fits}},
+            candidate_profiles=fits,
+            requested_profile=upload.fields.get("profile") or None,
+        )
+    body = job_public(job)
+    hub.bus.publish("job", body)
+    hub.job_queued()
+    return JSONResponse(status_code=201, content=body | {"profiles": fits})
+
+
+def _estimate(result: Any) -> float | None:
+    return getattr(result.analysis, "estimated_s", None)
+
+
+def _rejection(results: dict, candidates: list, lang: str) -> dict[str, Any]:
+    return {
+        "detail": {
+            "code": "job.rejected",
+            "message": message("job.rejected", lang),
+            "language": lang,
+            "profiles": [
+                {
+                    "profile": p.id,
+                    "name": p.name,
+                    "reasons": [
+                        {"code": r.code, "line": r.line, "params": r.params, "message": r.message(lang)}
+                        for r in results[p.id].reasons
+                    ],
+                }
+                for p in candidates
+            ],
+        }
+    }
+
+
+@router.get("")
+def list_jobs(session: SessionDep, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    states = [JobState(s) for s in state.split(",")] if state else None
+    positions = crud.queue_positions(session)
+    return [
+        job_public(j) | {"queue_position": positions.get(j.id)}
+        for j in crud.list_jobs(session, states=states, limit=limit)
+    ]
+
+
+@router.get("/{job_ref}")
+def get_job(job_ref: str, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+    job = crud.get_job(session, job_ref)
+    if job is None:
+        raise api_error(404, "job.not_found", lang, job=job_ref)
+    positions = crud.queue_positions(session)
+    return job_public(job) | {"queue_position": positions.get(job.id), "analysis": job.analysis}
+
+
+async def _on_machine(hub: Hub, job_ref: str, lang: str):  # type: ignore[no-untyped-def]
+    with hub.session() as session:
+        job = crud.get_job(session, job_ref)
+    if job is None:
+        raise api_error(404, "job.not_found", lang, job=job_ref)
+    if JobState(job.state) not in JOB_ON_MACHINE or not job.machine_id:
+        raise api_error(409, "job.not_on_machine", lang, state=job.state)
+    return job, hub.coordinators[job.machine_id]
+
+
+@router.post("/{job_ref}/pause")
+async def pause_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+    job, coordinator = await _on_machine(hub, job_ref, lang)
+    if job.state != JobState.RUNNING:
+        raise api_error(409, "job.not_running", lang, state=job.state)
+    await coordinator.pause()
+    return {"ok": True}
+
+
+@router.post("/{job_ref}/resume")
+async def resume_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+    job, coordinator = await _on_machine(hub, job_ref, lang)
+    if job.state != JobState.PAUSED:
+        raise api_error(409, "job.not_paused", lang, state=job.state)
+    await coordinator.resume()
+    return {"ok": True}
+
+
+@router.post("/{job_ref}/cancel")
+async def cancel_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+    with hub.session() as session:
+        job = crud.get_job(session, job_ref)
+        if job is None:
+            raise api_error(404, "job.not_found", lang, job=job_ref)
+        if JobState(job.state) not in JOB_ON_MACHINE:
+            try:
+                job = crud.cancel_job(session, job.id)
+            except TransitionError as exc:
+                raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+            hub.bus.publish("job", job_public(job))
+            return {"ok": True, "state": job.state}
+    _, coordinator = await _on_machine(hub, job_ref, lang)
+    await coordinator.cancel()
+    return {"ok": True, "state": "cancelling"}
+
+
+@router.post("/{job_ref}/requeue")
+def requeue_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+    """An interrupted job goes back to the queue (a technician's call: the bed must be cleared first)."""
+    job = crud.get_job(session, job_ref)
+    if job is None:
+        raise api_error(404, "job.not_found", lang, job=job_ref)
+    try:
+        job = crud.requeue_interrupted(session, job.id)
+    except TransitionError as exc:
+        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    hub.bus.publish("job", job_public(job))
+    hub.job_queued()
+    return job_public(job)
+
+
+@router.post("/{job_ref}/fail")
+def fail_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+    job = crud.get_job(session, job_ref)
+    if job is None:
+        raise api_error(404, "job.not_found", lang, job=job_ref)
+    try:
+        job = crud.fail_interrupted(session, job.id, "marked failed by a technician")
+    except TransitionError as exc:
+        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    hub.bus.publish("job", job_public(job))
+    return job_public(job)

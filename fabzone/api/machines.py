@@ -1,0 +1,90 @@
+"""`/api/machines`: the fleet with live status; clear the bed, emergency stop, reconnect."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from drivers.base import DriverError
+from fabzone import crud
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
+from fabzone.coordinator import MachineCoordinator, machine_public
+from fabzone.hub import Hub
+from fabzone.states import MachineState, TransitionError
+
+router = APIRouter(prefix="/api/machines", tags=["machines"])
+
+
+def _coordinator(hub: Hub, machine_id: str, lang: str) -> MachineCoordinator:
+    coordinator = hub.coordinators.get(machine_id)
+    if coordinator is None:
+        raise api_error(404, "machine.not_found", lang, machine=machine_id)
+    return coordinator
+
+
+@router.get("")
+def list_machines(hub: HubDep, session: SessionDep) -> list[dict[str, Any]]:
+    out = []
+    for machine in crud.list_machines(session):
+        coordinator = hub.coordinators.get(machine.id)
+        live = coordinator.live_status() if coordinator else {"online": False}
+        out.append(machine_public(machine) | {"live": live})
+    return out
+
+
+@router.get("/{machine_id}")
+def get_machine(machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+    coordinator = _coordinator(hub, machine_id, lang)
+    return machine_public(crud.get_machine(session, machine_id)) | {"live": coordinator.live_status()}
+
+
+class ClearBody(BaseModel):
+    result: Literal["good", "bad"] | None = None
+
+
+@router.post("/{machine_id}/clear")
+def clear_bed(
+    machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep, body: ClearBody | None = None
+) -> dict[str, Any]:
+    """A technician confirms the bed is empty (and may mark the last part good or bad)."""
+    _coordinator(hub, machine_id, lang)
+    try:
+        machine = crud.clear_bed(session, machine_id, result=body.result if body else None)
+    except TransitionError as exc:
+        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    hub.bus.publish("machine", machine_public(machine))
+    hub.scheduler.poke()
+    return machine_public(machine)
+
+
+@router.post("/{machine_id}/estop")
+def emergency_stop(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+    """Emergency stop: straight to the driver (M112 outside every queue); a sync route so nothing on
+    the event loop can delay it."""
+    coordinator = _coordinator(hub, machine_id, lang)
+    try:
+        coordinator.emergency_stop()
+    except DriverError:
+        raise api_error(409, "machine.offline", lang, machine=machine_id) from None
+    return {"ok": True}
+
+
+@router.post("/{machine_id}/reconnect")
+async def reconnect(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+    """After a technician power-cycled a halted machine: drop the link and connect again."""
+    await _coordinator(hub, machine_id, lang).reconnect()
+    return {"ok": True}
+
+
+@router.post("/{machine_id}/reset")
+def reset_error(machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+    """A technician has dealt with an error: the machine waits for its bed to be cleared."""
+    _coordinator(hub, machine_id, lang)
+    try:
+        machine = crud.set_machine_state(session, machine_id, MachineState.AWAITING_CLEAR, reason=None)
+    except TransitionError as exc:
+        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    hub.bus.publish("machine", machine_public(machine))
+    return machine_public(machine)

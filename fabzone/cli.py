@@ -1,0 +1,111 @@
+"""The `fabzone` command: `demo`, `serve`, and the client commands `submit`, `machines`, `jobs`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from fabzone import client
+from fabzone.config import ConfigError, Settings, build_settings, load_settings
+
+DEMO_PROFILES = ["prusa-mk3s", "creality-ender3", "marlin-generic"]
+
+
+def _run(settings: Settings) -> None:
+    import uvicorn
+
+    from fabzone.api import create_app
+
+    logging.basicConfig(
+        level=settings.hub.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.hub.host, port=settings.hub.port, log_level="warning")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(Path(args.config))
+    except ConfigError as exc:
+        print(f"fabzone: {exc}", file=sys.stderr)
+        return 2
+    if args.host:
+        settings.hub.host = args.host
+    if args.port:
+        settings.hub.port = args.port
+    _run(settings)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from drivers.sim.marlin import MarlinSimulator
+
+    from drivers.profiles import get_profile
+
+    sims = []
+    machines = []
+    for i in range(args.printers):
+        profile_id = DEMO_PROFILES[i % len(DEMO_PROFILES)]
+        sim = MarlinSimulator(get_profile(profile_id), speed=args.sim_speed, seed=i)
+        port = sim.start()
+        sims.append(sim)
+        machines.append(
+            {
+                "id": f"printer-{i + 1}",
+                "name": f"{get_profile(profile_id).name} #{i + 1}",
+                "driver": "marlin",
+                "port": port,
+                "profile": profile_id,
+            }
+        )
+        print(f"simulated {profile_id} on {port}")
+    data_dir = Path(args.data_dir)
+    settings = build_settings(
+        {
+            "hub": {"host": args.host, "port": args.port, "data_dir": str(data_dir), "site": "demo"},
+            "machines": machines,
+        },
+        "demo",
+    )
+    print(f"fabzone demo: http://{args.host}:{args.port}/  (data in {data_dir.resolve()})")
+    try:
+        _run(settings)
+    finally:
+        for sim in sims:
+            sim.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fabzone", description="Hub for a digital fabrication zone")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the hub with a simulated fleet")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data-dir", default="./.fabzone-demo")
+    demo.add_argument("--printers", type=int, default=3)
+    demo.add_argument(
+        "--sim-speed", type=float, default=10.0, help="simulated time runs this many times faster"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    serve = sub.add_parser("serve", help="the hub for the fleet in a config file")
+    serve.add_argument("--config", default="fabzone.toml")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    client.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""One coordinator per machine (Home Assistant's pattern): owns the driver, its availability and status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from drivers import driver_class
+from drivers.base import (
+    ConnectionChanged,
+    Driver,
+    DriverError,
+    DriverEvent,
+    DriverState,
+    DriverStatus,
+    JobEnded,
+    StatusChanged,
+)
+from drivers.profiles import Profile
+from fabzone import crud
+from fabzone.config import MachineConfig
+from fabzone.events import EventBus
+from fabzone.models import Job, Machine
+from fabzone.states import JobState, MachineState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Pages get at most 4 progress/temperature updates per second per machine (issue 3 §4); the DB row
+# gets the acknowledged line count once a second, which is what a crash leaves behind.
+EVENT_INTERVAL_S = 0.25
+DB_PROGRESS_INTERVAL_S = 1.0
+
+
+class MachineCoordinator:
+    def __init__(
+        self,
+        config: MachineConfig,
+        profile: Profile,
+        engine: Engine,
+        bus: EventBus,
+        files: Callable[[str], Path],
+        poke_scheduler: Callable[[], None],
+        *,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        self.config = config
+        self.profile = profile
+        self.engine = engine
+        self.bus = bus
+        self._files = files
+        self._poke = poke_scheduler
+        self._backoff = backoff
+        self.driver: Driver | None = None
+        self.driver_status = DriverStatus()
+        self.online = False
+        self.job_id: str | None = None
+        self._db_lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._stopping = False
+        self._last_event_at = 0.0
+        self._last_db_at = 0.0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def machine_id(self) -> str:
+        return self.config.id
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._connection_loop(), name=f"coordinator-{self.machine_id}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._lost.set()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.driver:
+            await asyncio.to_thread(self.driver.close)
+
+    async def reconnect(self) -> None:
+        """A technician asks for a new connection (after power-cycling a halted machine)."""
+        self._lost.set()
+
+    async def _connection_loop(self) -> None:
+        delay = self._backoff[0]
+        while not self._stopping:
+            driver = self._make_driver()
+            try:
+                await asyncio.to_thread(driver.connect)
+            except DriverError as exc:
+                await asyncio.to_thread(driver.close)
+                if self.online or delay == self._backoff[0]:
+                    # Log when availability flips, not on every retry (HA's coordinator rule).
+                    log.warning("%s: cannot connect to %s: %s", self.machine_id, self.config.connection, exc)
+                await self._went_offline(str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff[1])
+                continue
+            delay = self._backoff[0]
+            self.driver = driver
+            self._lost.clear()
+            await self._came_online()
+            await self._lost.wait()
+            self.driver = None
+            await asyncio.to_thread(driver.close)
+            # Let the driver's own JobEnded/ConnectionChanged callbacks land before reconnecting.
+            await asyncio.sleep(0)
+            await self._went_offline("connection lost")
+
+    def _make_driver(self) -> Driver:
+        cls = driver_class(self.config.driver)
+        return cls(self.profile, self.config.connection, on_event=self._from_driver_thread)  # type: ignore[no-any-return]
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one crud operation in a worker thread, in this machine's order."""
+
+        def work() -> T:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return fn(session, *args, **kwargs)
+
+        async with self._db_lock:
+            return await asyncio.to_thread(work)
+
+    async def _came_online(self) -> None:
+        self.online = True
+        log.info("%s: online (%s)", self.machine_id, self.driver_status.firmware or self.config.driver)
+        machine = await self._db(crud.machine_came_online, self.machine_id)
+        self._publish_machine(machine)
+        self._poke()
+
+    async def _went_offline(self, reason: str) -> None:
+        was_online = self.online
+        self.online = False
+        machine = await self._db(crud.machine_went_offline, self.machine_id, reason)
+        if was_online:
+            log.warning("%s: offline: %s", self.machine_id, reason)
+        if machine is not None:
+            self._publish_machine(machine)
+
+    # -- driver events (called on the driver's threads) ------------------------------------------
+
+    def _from_driver_thread(self, event: DriverEvent) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_driver_event, event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # Keep a reference: the loop holds tasks only weakly.
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_driver_event(self, event: DriverEvent) -> None:
+        if isinstance(event, StatusChanged):
+            self._on_status(event.status)
+        elif isinstance(event, JobEnded):
+            self._spawn(self._on_job_ended(event))
+        elif isinstance(event, ConnectionChanged) and not event.online:
+            self._lost.set()
+
+    def _on_status(self, status: DriverStatus) -> None:
+        previous = self.driver_status
+        self.driver_status = status
+        if status.state == DriverState.ERROR and previous.state != DriverState.ERROR:
+            self._spawn(self._machine_error(status.message or "firmware error"))
+        now = time.monotonic()
+        if status.job_id and now - self._last_db_at >= DB_PROGRESS_INTERVAL_S:
+            self._last_db_at = now
+            self._spawn(self._db(crud.update_progress, status.job_id, status.lines_acked, status.lines_total))
+        self._schedule_status_event()
+
+    def _schedule_status_event(self) -> None:
+        if self._flush_handle is not None or self._loop is None:
+            return
+        wait = max(0.0, self._last_event_at + EVENT_INTERVAL_S - time.monotonic())
+        self._flush_handle = self._loop.call_later(wait, self._flush_status_event)
+
+    def _flush_status_event(self) -> None:
+        self._flush_handle = None
+        self._last_event_at = time.monotonic()
+        self.bus.publish("status", {"machine_id": self.machine_id, **self.live_status()})
+
+    async def _machine_error(self, reason: str) -> None:
+        machine = await self._db(crud.set_machine_state, self.machine_id, MachineState.ERROR, reason=reason)
+        self._publish_machine(machine)
+
+    async def _on_job_ended(self, event: JobEnded) -> None:
+        job = await self._db(
+            crud.job_finished, event.job_id, event.outcome, lines_acked=event.lines_acked, reason=event.reason
+        )
+        self.job_id = None
+        self._publish_job(job)
+        machine = await self._db(crud.get_machine, self.machine_id)
+        if self.driver_status.state == DriverState.ERROR and machine.state != MachineState.ERROR:
+            machine = await self._db(
+                crud.set_machine_state,
+                self.machine_id,
+                MachineState.ERROR,
+                reason=self.driver_status.message or event.reason,
+            )
+        self._publish_machine(machine)
+
+    # -- commands from the scheduler and the API -------------------------------------------------
+
+    async def run_job(self, job: Job, machine: Machine) -> None:
+        """The scheduler claimed `job` for this machine (both `starting`). The job is `running` in the
+        database before the first byte goes out, so a crash in between leaves it safely re-queueable."""
+        driver = self.driver
+        if driver is None or not self.online:
+            back = await self._db(crud.unclaim, job.id, reason="machine offline")
+            self._publish_job(back)
+            return
+        job, machine = await self._db(crud.mark_running, job.id)
+        self.job_id = job.id
+        self._publish_job(job)
+        self._publish_machine(machine)
+        total = (job.analysis or {}).get("lines") or job.lines_total
+        try:
+            await asyncio.to_thread(driver.start_job, job.id, self._files(job.sha256), total)
+        except DriverError as exc:
+            log.error("%s: could not start job %s: %s", self.machine_id, job.id, exc)
+            await self._on_job_ended(JobEnded(job.id, "interrupted", 0, f"could not start: {exc}"))
+
+    def _require_driver(self) -> Driver:
+        if self.driver is None:
+            raise DriverError(f"machine {self.machine_id} is offline")
+        return self.driver
+
+    async def pause(self) -> None:
+        await asyncio.to_thread(self._require_driver().pause)
+        job, machine = await self._db(crud.set_paused, self.machine_id, True)
+        self._publish_job(job)
+        self._publish_machine(machine)
+
+    async def resume(self) -> None:
+        await asyncio.to_thread(self._require_driver().resume)
+        job, machine = await self._db(crud.set_paused, self.machine_id, False)
+        self._publish_job(job)
+        self._publish_machine(machine)
+
+    async def cancel(self) -> None:
+        # The driver reports JobEnded(cancelled) once the firmware has the cancel commands.
+        await asyncio.to_thread(self._require_driver().cancel)
+
+    def emergency_stop(self) -> None:
+        """Straight to the driver, on the caller's thread: no queue, no database first."""
+        self._require_driver().emergency_stop()
+
+    # -- what the API and the pages see ------------------------------------------------------------
+
+    def live_status(self) -> dict[str, Any]:
+        s = self.driver_status
+        return {
+            "online": self.online,
+            "driver_state": s.state.value,
+            "job_id": s.job_id,
+            "lines_acked": s.lines_acked,
+            "lines_total": s.lines_total,
+            "progress": s.progress,
+            "temperatures": {k: {"actual": t.actual, "target": t.target} for k, t in s.temperatures.items()},
+            "message": s.message,
+            "firmware": s.firmware,
+        }
+
+    def _publish_machine(self, machine: Machine | None) -> None:
+        if machine is not None:
+            self.bus.publish("machine", machine_public(machine) | {"live": self.live_status()})
+
+    def _publish_job(self, job: Job | None) -> None:
+        if job is not None:
+            self.bus.publish("job", job_public(job))
+
+
+def machine_public(machine: Machine) -> dict[str, Any]:
+    return {
+        "id": machine.id,
+        "name": machine.name,
+        "profile": machine.profile_id,
+        "state": MachineState(machine.state).value,
+        "state_reason": machine.state_reason,
+        "current_job_id": machine.current_job_id,
+        "bed_clear": machine.bed_clear,
+    }
+
+
+def job_public(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "ticket": job.ticket,
+        "display_name": job.display_name,
+        "maker_name": job.maker_name,
+        "file_name": job.file_name,
+        "state": JobState(job.state).value,
+        "machine_id": job.machine_id,
+        "progress": job.progress,
+        "lines_acked": job.lines_acked,
+        "lines_total": job.lines_total,
+        "error_code": job.error_code,
+        "error": job.error,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+OnAssigned = Callable[[Job, Machine], Awaitable[None]]

@@ -1,0 +1,82 @@
+"""The hub: wires settings, database, file store, event bus, scheduler and one coordinator per machine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlmodel import Session
+
+from drivers.profiles import Profile, get_profile
+from fabzone import crud, db
+from fabzone.config import Settings
+from fabzone.coordinator import MachineCoordinator
+from fabzone.events import EventBus
+from fabzone.filestore import FileStore
+from fabzone.models import Job, Machine
+from fabzone.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.hub.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = db.make_engine(settings.database_url)
+        self.files = FileStore(settings.files_dir)
+        self.bus = EventBus()
+        self.scheduler = Scheduler(self.engine, self._on_assigned)
+        self.coordinators: dict[str, MachineCoordinator] = {}
+        self.recovery: Any = None
+
+    @property
+    def profiles(self) -> dict[str, Profile]:
+        """The profiles of the machines in this hall (what an upload is checked against)."""
+        return {m.profile: get_profile(m.profile) for m in self.settings.machines}
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(db.migrate, self.engine)
+        removed = self.files.clean_temp()
+        if removed:
+            log.info("removed %d half-received uploads", removed)
+        with self.session() as session:
+            # Before anything runs: what a killed hub left behind becomes interrupted / re-queued.
+            self.recovery = crud.recover_after_crash(session)
+            crud.upsert_machines(session, self.settings.machines)
+        if self.recovery:
+            log.info("recovered after an unclean stop: %s", self.recovery)
+        for cfg in self.settings.machines:
+            coordinator = MachineCoordinator(
+                cfg,
+                get_profile(cfg.profile),
+                self.engine,
+                self.bus,
+                self.files.path_for,
+                self.scheduler.poke,
+            )
+            self.coordinators[cfg.id] = coordinator
+            await coordinator.start()
+        await self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await asyncio.gather(*(c.stop() for c in self.coordinators.values()), return_exceptions=True)
+        self.engine.dispose()
+
+    async def _on_assigned(self, job: Job, machine: Machine) -> None:
+        coordinator = self.coordinators.get(machine.id)
+        if coordinator is None:
+            # A machine in the database that this hub does not drive (another hub's, or removed
+            # from the fleet file): give the job back.
+            with self.session() as session:
+                crud.unclaim(session, job.id, reason="machine not driven by this hub")
+            return
+        await coordinator.run_job(job, machine)
+
+    def job_queued(self) -> None:
+        self.scheduler.poke()
