@@ -1,0 +1,1 @@
+"""Marlin serial driver: I/O-free flow control, reply parsing, and the pyserial driver."""
