@@ -281,6 +281,7 @@ def requeue_interrupted(session: Session, job_id: str) -> Job:
         "started_at": None,
         "error": None,
         "error_code": None,
+        "result": None,
     }
     return apply_transition(session, job, JobState.QUEUED, detail=detail, fields=fields)
 

@@ -19,7 +19,9 @@ ENDER = "creality-ender3"
 
 def add_machines(engine: Engine, specs: list[tuple[str, str]], *, online: bool = True) -> None:
     """(id, profile) pairs; online -> idle with a clear bed."""
-    crud.upsert_machines(engine, [{"id": mid, "name": mid.upper(), "profile_id": prof} for mid, prof in specs])
+    crud.upsert_machines(
+        engine, [{"id": mid, "name": mid.upper(), "profile_id": prof} for mid, prof in specs]
+    )
     if online:
         for mid, _ in specs:
             crud.machine_online(engine, mid)
