@@ -1,0 +1,518 @@
+"""MarlinDriver: streams a G-code job to a Marlin printer over pyserial with two I/O threads.
+
+Threads (both daemons, both started by `connect()`):
+
+* the reader blocks in `serial.read()` (0.1 s timeout), splits lines, parses them (`replies.py`) and
+  feeds the flow control (`flow.py`) under the driver's lock, then wakes the sender;
+* the sender sleeps on a condition variable until an `ok` frees the window, a command arrives or a
+  deadline passes (ok timeout, M105 poll, coalesced status); it then writes whatever the window allows:
+  resends first, then the driver's own commands, then job lines read from disk one at a time.
+
+Every write of the two threads happens under the one lock, so a line is never half-written and a
+`Resend:` is never processed between "taken into the window" and "written" (stale copies must
+precede fresh ones on the wire, see flow.py). `emergency_stop()` writes from the caller's thread:
+it does not wait for the sender and waits for the lock at most 50 ms (a single line's write).
+
+Events are emitted with the lock held, in order; callbacks must return quickly (the hub's
+coordinator hops onto its event loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import serial
+
+from drivers.base import (
+    ConnectionChanged,
+    ConnectionFailed,
+    Driver,
+    DriverState,
+    EventCallback,
+    HandshakeFailed,
+    JobEnded,
+    JobOutcome,
+    NotReady,
+    Temperature,
+)
+from drivers.gcode import iter_commands
+from drivers.marlin.flow import FlowControl, ResendOutcome, Sent
+from drivers.marlin.handshake import FirmwareFacts, Handshake
+from drivers.marlin.replies import (
+    Action,
+    Busy,
+    FirmwareError,
+    LineError,
+    LineErrorCause,
+    Ok,
+    Reply,
+    Resend,
+    Start,
+    Temperatures,
+    merge_temperatures,
+    parse_line,
+)
+from drivers.profiles import Profile
+
+STATUS_MIN_INTERVAL_S = 0.1  # progress/temperature snapshots at most 10 per second
+# Kept free in the RX buffer for the unnumbered M105 poll and M112 (without EMERGENCY_PARSER
+# Marlin only sees M112 once it is read from the RX buffer, so there must be room for it).
+RX_RESERVE_BYTES = 8
+# Probes in a row with no answer at all: the firmware is gone though the port is open.
+MAX_SILENT_PROBES = 3
+_JOB_END = -1  # tag of the M400 that closes a job: its `ok` means the planner has drained
+_JOB_TAG_SPAN = 1 << 40  # tags are job_seq * span + command index, so old jobs' acks never count
+
+
+class MarlinDriver(Driver):
+    """A Marlin printer behind `serial_for_url(connection)`: a device, a pty or `socket://`."""
+
+    protocol = "marlin"
+
+    def __init__(
+        self,
+        profile: Profile,
+        connection: str,
+        *,
+        on_event: EventCallback | None = None,
+        resend_sends_ok: bool | None = None,
+    ) -> None:
+        super().__init__(profile, connection, on_event=on_event)
+        fl = profile.flow
+        self.flow = FlowControl(
+            max_lines=fl.bufsize,
+            max_bytes=max(32, fl.rx_buffer_bytes - RX_RESERVE_BYTES),
+            ok_timeout_s=fl.ok_timeout_s,
+            resend_sends_ok=resend_sends_ok,
+        )
+        self.facts = FirmwareFacts()
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._ser: serial.SerialBase | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._handshake_replies: queue.Queue[Reply] | None = None
+        self._online = False
+        # driver's own numbered commands (M155, pause/cancel commands, the job's closing M400)
+        self._control: deque[tuple[str, int]] = deque()
+        self._last_line_error: LineErrorCause | None = None
+        self._silent_probes = 0
+        # temperature polling when the firmware cannot auto-report
+        self._poll_due = 0.0
+        self._poll_sent_at: float | None = None
+        # coalesced status
+        self._temps: dict[str, Temperature] = {}
+        self._dirty = False
+        self._last_status = 0.0
+        # the job
+        self._job_id: str | None = None
+        self._job_seq = 0
+        self._job_iter: Iterator[tuple[int, str]] | None = None
+        self._job_next: tuple[int, str] | None = None  # read from disk, not yet taken by the window
+        self._job_index = 0  # commands taken into the window
+        self._job_acked = 0
+        self._job_closing = False  # every line sent, M400 queued
+        self._paused = False
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def connect(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self._ser is not None:
+                raise NotReady("already connected")
+            self._set_status(state=DriverState.CONNECTING, message=None)
+        try:
+            ser = serial.serial_for_url(
+                self.connection, baudrate=self.profile.baud, timeout=0.1, write_timeout=2
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
+            raise ConnectionFailed(f"cannot open {self.connection}: {exc}") from exc
+        self._stop.clear()
+        self._ser = ser
+        self._handshake_replies = queue.Queue()
+        reader = threading.Thread(target=self._read_loop, name=f"marlin-read {self.connection}", daemon=True)
+        self._threads = [reader]
+        reader.start()
+        try:
+            facts = Handshake(self._handshake_replies, self._write, time.monotonic() + timeout).run(
+                self.profile.flow.status_interval_s
+            )
+        except (HandshakeFailed, ConnectionFailed):
+            self._shutdown()
+            self._set_status(state=DriverState.DISCONNECTED)
+            raise
+        except (serial.SerialException, OSError) as exc:
+            self._shutdown()
+            self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
+            raise ConnectionFailed(f"{self.connection}: {exc}") from exc
+        with self._lock:
+            self.facts = facts
+            self._handshake_replies = None
+            self.flow.reset(1)  # M110 N0 done: the next numbered line is N1
+            self._online = True
+            self._set_status(state=DriverState.IDLE, firmware=facts.name, message=None)
+            self._emit(ConnectionChanged(True))
+        sender = threading.Thread(target=self._send_loop, name=f"marlin-send {self.connection}", daemon=True)
+        self._threads.append(sender)
+        sender.start()
+
+    def start_job(self, job_id: str, path: Path, total_lines: int | None = None) -> None:
+        with self._lock:
+            if self.status.state is not DriverState.IDLE or self._job_id is not None:
+                raise NotReady(f"cannot start a job while {self.status.state}")
+            if not Path(path).is_file():
+                raise NotReady(f"job file {path} does not exist")
+            self._job_id = job_id
+            self._job_seq += 1
+            self._job_iter = iter_commands(Path(path))
+            self._job_next = None
+            self._job_index = self._job_acked = 0
+            self._job_closing = self._paused = False
+            self._set_status(
+                state=DriverState.RUNNING, job_id=job_id, lines_acked=0, lines_total=total_lines, message=None
+            )
+            self._wake.notify()
+
+    def pause(self) -> None:
+        with self._lock:
+            if self.status.state is not DriverState.RUNNING:
+                raise NotReady(f"cannot pause while {self.status.state}")
+            self._paused = True  # stop feeding the window: what is in flight still runs
+            self._control.extend((c, 0) for c in self.profile.commands.pause)
+            self._set_status(state=DriverState.PAUSED)
+            self._wake.notify()
+
+    def resume(self) -> None:
+        with self._lock:
+            if self.status.state is not DriverState.PAUSED:
+                raise NotReady(f"cannot resume while {self.status.state}")
+            self._paused = False
+            self._control.extend((c, 0) for c in self.profile.commands.resume)
+            self._set_status(state=DriverState.RUNNING)
+            self._wake.notify()
+
+    def cancel(self) -> None:
+        """Ends the job at once. The few lines already in flight still run (Marlin has them);
+        a resend the firmware asks for them is still honoured (its line numbers demand it); then
+        the profile's cancel commands follow."""
+        with self._lock:
+            if self._job_id is None:
+                raise NotReady("no job to cancel")
+            self._control.extend((c, 0) for c in self.profile.commands.cancel)
+            self._end_job("cancelled", "cancelled", DriverState.IDLE)
+            self._wake.notify()
+
+    def emergency_stop(self) -> None:
+        ser = self._ser
+        if ser is None:
+            raise NotReady("not connected")
+        # The leading newline ends any half-written line so the emergency parser sees M112 at the
+        # start of a line (e_parser.h). Unnumbered: it bypasses the window and the line numbers.
+        data = b"\n" + b"".join(c.encode() + b"\n" for c in self.profile.commands.emergency)
+        locked = self._lock.acquire(timeout=0.05)
+        try:
+            ser.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise ConnectionFailed(f"emergency stop not sent: {exc}") from exc
+        finally:
+            if locked:
+                self._lock.release()
+        with self._lock:
+            self._control.clear()
+            reason = "emergency stop (M112)"
+            if self._job_id is not None:
+                self._end_job("cancelled", reason, DriverState.ERROR)
+            else:
+                self._set_status(state=DriverState.ERROR, message=reason)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ser is None:
+                return
+            if self._job_id is not None:
+                self._end_job("interrupted", "driver closed", DriverState.DISCONNECTED)
+        self._shutdown()
+        with self._lock:
+            if self._online:
+                self._online = False
+                self._emit(ConnectionChanged(False, "closed"))
+            self._set_status(state=DriverState.DISCONNECTED)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._wake.notify_all()
+            ser, self._ser = self._ser, None
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=2)
+        self._threads = []
+        if ser is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.close()
+
+    def _write(self, data: bytes) -> None:
+        ser = self._ser
+        if ser is None:
+            raise ConnectionFailed("link closed")
+        with self._lock:
+            ser.write(data)
+
+    def _link_lost(self, reason: str) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._stop.set()
+            if self._job_id is not None:
+                self._end_job("interrupted", f"link lost: {reason}", DriverState.DISCONNECTED)
+            was_online, self._online = self._online, False
+            self._set_status(state=DriverState.DISCONNECTED, message=f"link lost: {reason}")
+            if was_online:
+                self._emit(ConnectionChanged(False, reason))
+            self._wake.notify_all()
+            if self._handshake_replies is not None:
+                self._handshake_replies.put(FirmwareError(f"link lost: {reason}"))
+            ser, self._ser = self._ser, None
+        if ser is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                ser.close()
+
+    # -- reader thread -------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        ser = self._ser
+        assert ser is not None
+        pending = b""
+        try:
+            while not self._stop.is_set():
+                chunk = ser.read(max(1, ser.in_waiting))
+                if not chunk:
+                    continue
+                pending += chunk
+                if b"\n" not in pending:
+                    continue
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    text = raw.decode("utf-8", "replace").strip()
+                    if text:
+                        self._on_reply(parse_line(text))
+        except (serial.SerialException, OSError, TypeError) as exc:
+            # pyserial raises TypeError/AttributeError-ish errors when closed under a read.
+            if not self._stop.is_set():
+                self._link_lost(str(exc) or type(exc).__name__)
+
+    def _on_reply(self, reply: Reply) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._handshake_replies is not None:
+                self._handshake_replies.put(reply)
+                return
+            flow = self.flow
+            if isinstance(reply, Ok):
+                self._silent_probes = 0
+                if reply.temperatures is not None:
+                    self._update_temps(reply.temperatures)
+                    if self._poll_sent_at is not None:
+                        self._poll_sent_at = None  # the M105 poll's answer: not a numbered line's
+                        return
+                sent = flow.on_ok(now)
+                if sent is not None:
+                    self._acked((sent,))
+            elif isinstance(reply, Resend):
+                self._silent_probes = 0
+                outcome, done = flow.on_resend(reply.number, self._last_line_error, now)
+                self._last_line_error = None
+                self._acked(done)
+                if outcome is ResendOutcome.IMPOSSIBLE and self._job_id is not None:
+                    why = f"firmware asked to resend line {reply.number}, which is no longer kept"
+                    self._end_job("failed", why, DriverState.IDLE)
+            else:
+                flow.on_other_line()
+                self._on_other(reply, now)
+            self._wake.notify()
+
+    def _on_other(self, reply: Reply, now: float) -> None:
+        if isinstance(reply, LineError):
+            self._last_line_error = reply.cause
+        elif isinstance(reply, Busy):
+            self.flow.on_busy(now)
+        elif isinstance(reply, Temperatures):
+            self._update_temps(reply.temperatures)
+        elif isinstance(reply, FirmwareError):
+            if any(p.lower() in reply.text.lower() for p in self.profile.errors.fatal):
+                self._fatal(reply.text)
+        elif isinstance(reply, Start):
+            self._firmware_restarted()
+        elif isinstance(reply, Action):
+            self._host_action(reply.action)
+
+    def _update_temps(self, report: dict[str, Temperature] | dict[str, Temperature | float]) -> None:
+        self._temps = merge_temperatures(self._temps, report)  # type: ignore[arg-type]
+        self._dirty = True
+
+    def _acked(self, sents: tuple[Sent, ...] | list[Sent]) -> None:
+        for sent in sents:
+            if sent.tag == _JOB_END:
+                if self._job_id is not None and self._job_closing:
+                    self._end_job("completed", None, DriverState.IDLE)
+                continue
+            job_seq, index = divmod(sent.tag, _JOB_TAG_SPAN)
+            # Marlin processes in order: the highest index acked counts them all, even when an
+            # `ok` was lost and the line was acked by a probe.
+            if job_seq == self._job_seq and self._job_id is not None and index > self._job_acked:
+                self._job_acked = index
+                self._dirty = True
+
+    def _fatal(self, text: str) -> None:
+        if self.status.state is DriverState.ERROR:
+            return  # the kill() line after a thermal runaway: the first words are the cause
+        self._control.clear()
+        if self._job_id is not None:
+            self._end_job("failed", text, DriverState.ERROR)
+        else:
+            self._set_status(state=DriverState.ERROR, message=text)
+
+    def _firmware_restarted(self) -> None:
+        """`start`: the board rebooted and lost its queue, its line number and its M155 setting."""
+        self.flow.reset(1)  # Marlin boots with last_N = 0
+        self._control.clear()
+        self._poll_sent_at = None
+        if self.facts.autoreport_temp:
+            self._control.append((f"M155 S{max(1, round(self.profile.flow.status_interval_s))}", 0))
+        if self._job_id is not None:
+            self._end_job("interrupted", "the firmware restarted mid-job", DriverState.IDLE)
+        else:
+            # After a kill or an emergency stop a reset is how a technician brings it back.
+            self._set_status(state=DriverState.IDLE, message="firmware restarted")
+
+    def _host_action(self, action: str) -> None:
+        """`//action:` lines (filament runout, the printer's own menu) act like the hub's calls."""
+        word = action.split()[0] if action else ""
+        state = self.status.state
+        if word == "pause" and state is DriverState.RUNNING:
+            self._paused = True
+            self._set_status(state=DriverState.PAUSED, message="paused by the printer")
+        elif word == "resume" and state is DriverState.PAUSED:
+            self._paused = False
+            self._set_status(state=DriverState.RUNNING, message=None)
+        elif word == "cancel" and self._job_id is not None:
+            self._end_job("cancelled", "cancelled at the printer", DriverState.IDLE)
+
+    def _end_job(self, outcome: JobOutcome, reason: str | None, state: DriverState) -> None:
+        job_id = self._job_id
+        assert job_id is not None
+        self._job_id = None
+        self._job_iter = self._job_next = None
+        self._job_closing = self._paused = False
+        acked = self._job_acked
+        message = reason if outcome in ("failed", "interrupted") or state is DriverState.ERROR else None
+        self._set_status(
+            state=state, job_id=None, lines_acked=acked, temperatures=self._temps, message=message
+        )
+        self._last_status = time.monotonic()
+        self._dirty = False
+        self._emit(JobEnded(job_id, outcome, acked, reason))
+
+    # -- sender thread -------------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        try:
+            with self._lock:
+                while not self._stop.is_set():
+                    wake_at = self._pump(time.monotonic())
+                    timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+                    self._wake.wait(timeout)
+        except (serial.SerialException, OSError) as exc:
+            self._link_lost(str(exc))
+
+    def _pump(self, now: float) -> float | None:
+        """Write what the window allows; return when to look again (None: on the next event)."""
+        wake: list[float] = []
+        state = self.status.state
+        if self._ser is None or state in (DriverState.ERROR, DriverState.DISCONNECTED):
+            self._flush_status(now, wake)
+            return min(wake, default=None)
+        write = self._ser.write
+        flow = self.flow
+        probe = flow.check_timeout(now)
+        if probe is not None:
+            self._silent_probes += 1
+            if self._silent_probes > MAX_SILENT_PROBES and self._job_id is not None:
+                silent = round(MAX_SILENT_PROBES * flow.ok_timeout_s)
+                self._end_job("failed", f"no answer from the firmware for {silent} s", DriverState.IDLE)
+            write(probe)
+        while (line := flow.next_resend(now)) is not None:
+            write(line)
+        while self._control and (line := flow.send(*self._control[0], now)) is not None:
+            self._control.popleft()
+            write(line)
+        if self._job_id is not None and not self._paused and not self._control:
+            self._feed_job(now, write)
+        self._poll_temperature(now, write, wake)
+        self._flush_status(now, wake)
+        if (deadline := flow.deadline()) is not None:
+            wake.append(deadline)
+        return min(wake, default=None)
+
+    def _feed_job(self, now: float, write: object) -> None:
+        assert callable(write)
+        flow = self.flow
+        while not self._job_closing:
+            if self._job_next is None:
+                assert self._job_iter is not None
+                self._job_next = next(self._job_iter, None)
+                if self._job_next is None:
+                    # Every line is out: M400 answers once the planner has drained, so "completed"
+                    # means the part is done, not merely that its last move was queued.
+                    self._job_closing = True
+                    self._control.append(("M400", _JOB_END))
+                    line = flow.send("M400", _JOB_END, now)
+                    if line is not None:
+                        self._control.popleft()
+                        write(line)
+                    return
+            tag = self._job_seq * _JOB_TAG_SPAN + self._job_index + 1
+            line = flow.send(self._job_next[1], tag, now)
+            if line is None:
+                return
+            if len(line) - 1 > self.profile.flow.max_command_chars:
+                # Marlin would truncate it and refuse it forever (MAX_CMD_SIZE counts N and *cs too).
+                why = f"file line {self._job_next[0]} is too long for the firmware once numbered"
+                self._end_job("failed", why, DriverState.IDLE)
+                return
+            self._job_index += 1
+            self._job_next = None
+            write(line)
+
+    def _poll_temperature(self, now: float, write: object, wake: list[float]) -> None:
+        """M105 outside the window when the firmware cannot auto-report (no M155)."""
+        assert callable(write)
+        if self.facts.autoreport_temp:
+            return
+        if self._poll_sent_at is not None and now - self._poll_sent_at > self.flow.ok_timeout_s:
+            self._poll_sent_at = None  # flushed with the RX buffer after a line error
+        if self._poll_sent_at is None and now >= self._poll_due:
+            write(b"M105\n")
+            self._poll_sent_at = now
+            self._poll_due = now + self.profile.flow.status_interval_s
+        wake.append(self._poll_due)
+
+    def _flush_status(self, now: float, wake: list[float]) -> None:
+        if not self._dirty:
+            return
+        due = self._last_status + STATUS_MIN_INTERVAL_S
+        if now < due:
+            wake.append(due)
+            return
+        self._dirty = False
+        self._last_status = now
+        self._set_status(lines_acked=self._job_acked, temperatures=self._temps)
