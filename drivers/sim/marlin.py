@@ -1,0 +1,276 @@
+"""The Marlin simulator: a `MarlinFirmware` core driven by a reader thread and a firmware thread over a pty."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+
+from drivers.profiles import Profile, get_profile
+from drivers.sim.marlin_core import MarlinFaults, MarlinFirmware, SimStats
+from drivers.sim.pty_link import LinkClosed, PtyLink
+
+__all__ = ["MarlinFaults", "MarlinSimulator", "SimStats", "add_arguments", "from_arguments"]
+
+
+class _Wire:
+    """One direction of a UART at `baud` (10 bits a byte): when the last byte queued is off the wire."""
+
+    def __init__(self, baud: int | None) -> None:
+        self.rate = baud / 10.0 if baud else None
+        self._free_at = 0.0
+
+    def arrival(self, nbytes: int, now: float) -> float:
+        """Time at which `nbytes` sent now (after what is already on the wire) have arrived."""
+        if self.rate is None:
+            return now
+        self._free_at = max(self._free_at, now) + nbytes / self.rate
+        return self._free_at
+
+    def chunk(self) -> int:
+        # Read about 2 ms of wire at a time, so bytes reach the RX buffer in a realistic trickle.
+        return 4096 if self.rate is None else max(1, int(self.rate * 0.002))
+
+
+class MarlinSimulator:
+    """A Marlin 2.1 printer on a pty. See drivers/sim/README-like docs in the module docstrings.
+
+    `start()` returns the slave path; open it with `serial.serial_for_url(path)`. Opening the port does
+    not reset the board (as on boards with native USB); `reset()` does, and writes `start`.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        speed: float = 1.0,
+        baud: int | None = None,
+        motion: bool = True,
+        faults: MarlinFaults | None = None,
+        firmware: str = "Marlin 2.1.2",
+        resend_with_ok: bool = True,
+        autoreport: bool = True,
+        seed: int = 0,
+        keepalive_s: float = 2.0,
+        temp_report_s: float = 1.0,
+    ) -> None:
+        self.profile = profile
+        self.baud = baud
+        self._fw = MarlinFirmware(
+            profile,
+            speed=speed,
+            motion=motion,
+            faults=faults or MarlinFaults(),
+            firmware=firmware,
+            resend_with_ok=resend_with_ok,
+            autoreport=autoreport,
+            seed=seed,
+            keepalive_s=keepalive_s,
+            temp_report_s=temp_report_s,
+            now=time.monotonic(),
+        )
+        # One lock for the firmware state; two conditions so a waiting test never steals the
+        # wake-up meant for the firmware thread.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()
+        self._rx = _Wire(baud)
+        self._tx = _Wire(baud)
+        self._link: PtyLink | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self.port: str | None = None
+
+    # -- what tests and benchmarks look at ---------------------------------------------------------
+
+    @property
+    def executed(self) -> list[str]:
+        """Every command executed, in order, normalised (no N, no checksum). Kept across resets."""
+        return self._fw.executed
+
+    @property
+    def stats(self) -> SimStats:
+        with self._lock:
+            return self._fw.sync_stats()
+
+    @property
+    def faults(self) -> MarlinFaults:
+        return self._fw.faults
+
+    @property
+    def halted(self) -> bool:
+        return self._fw.halted
+
+    @property
+    def firmware(self) -> MarlinFirmware:
+        """The core, for inspection (temperatures, position, planner); take care, it is live."""
+        return self._fw
+
+    def wait_for(self, predicate: Callable[[MarlinSimulator], bool], timeout: float) -> bool:
+        """Wait until `predicate(sim)` holds (checked on every change, and every 50 ms)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, 0.05))
+            return True
+
+    # -- life cycle ------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        if self._link is not None:
+            raise RuntimeError("simulator already started")
+        self._link = PtyLink()
+        self.port = self._link.path
+        with self._lock:
+            self._fw._born = time.monotonic()
+            banner, epoch = self._fw.boot(), self._fw.epoch
+        for target, name in ((self._read_loop, "rx"), (self._firmware_loop, "fw")):
+            thread = threading.Thread(target=target, name=f"marlin-sim-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._send(banner, epoch)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop the threads and close the pty (idempotent)."""
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
+            self._changed.notify_all()
+        if self._link is not None:
+            self._link.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=2.0)
+        self._threads.clear()
+
+    def __enter__(self) -> MarlinSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults a test triggers --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Reset button / watchdog: the firmware forgets everything and writes `start` + boot lines."""
+        self._call(lambda now: self._fw.reset(now))
+
+    def thermal_runaway(self, heater: int | str = 0) -> None:
+        """Marlin's thermal runaway lines, then the kill line; the board answers nothing more."""
+        self._call(lambda now: self._fw.thermal_runaway(heater))
+
+    def halt(self, reason: str = "") -> None:
+        """kill(): `Error:Printer halted. kill() called!` and silence. `reason` is for the LCD only."""
+        self._call(lambda now: self._fw.kill())
+
+    def disconnect(self) -> None:
+        """Close the pty, like pulling the USB cable: the driver's next read or write fails."""
+        if self._link is not None:
+            self._link.close()
+
+    def _call(self, action: Callable[[float], list[str]]) -> None:
+        with self._lock:
+            out = action(time.monotonic())
+            epoch = self._fw.epoch
+            self._wake.notify_all()
+            self._changed.notify_all()
+        self._send(out, epoch)
+
+    # -- threads --------------------------------------------------------------------------------------------
+
+    def _send(self, lines: list[str], epoch: int) -> None:
+        if not lines or self._link is None:
+            return
+        data = ("\n".join(lines) + "\n").encode("latin-1", "replace")
+        with self._write_lock:
+            # A reset or kill since these lines were produced: they were never sent.
+            if epoch != self._fw.epoch:
+                return
+            arrive = self._tx.arrival(len(data), time.monotonic())
+            delay = arrive - time.monotonic()
+            if delay > 0.0005:
+                time.sleep(delay)
+            with contextlib.suppress(LinkClosed):
+                self._link.write(data)
+
+    def _read_loop(self) -> None:
+        link = self._link
+        assert link is not None
+        wire = self._rx
+        while not self._stopping:
+            try:
+                chunk = link.read(wire.chunk())
+            except LinkClosed:
+                return
+            if not chunk:
+                continue
+            if wire.rate is not None:
+                # The bytes reach the board only after their time on the wire.
+                delay = wire.arrival(len(chunk), time.monotonic()) - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            with self._lock:
+                out = self._fw.receive(chunk, time.monotonic())
+                epoch = self._fw.epoch
+                self._wake.notify_all()
+            if out:
+                self._send(out, epoch)
+
+    def _firmware_loop(self) -> None:
+        fw = self._fw
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                out, deadline = fw.step(now)
+                epoch = fw.epoch
+                self._changed.notify_all()
+                if not out:
+                    self._wake.wait(None if deadline is None else max(0.0, deadline - now))
+                    continue
+            self._send(out, epoch)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `marlin` subcommand's options."""
+    parser.add_argument("--profile", default="marlin-generic", help="firmware profile id")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this much faster")
+    parser.add_argument("--baud", type=int, default=None, help="limit the wire to this baud rate")
+    parser.add_argument("--no-motion", action="store_true", help="moves take no time")
+    parser.add_argument("--corrupt-rate", type=float, default=0.0, help="share of lines with a flipped bit")
+    parser.add_argument("--drop-ok-rate", type=float, default=0.0, help="share of `ok`s lost")
+    parser.add_argument("--old-resend", action="store_true", help="`Resend:` without `ok` (pre-2.1)")
+    parser.add_argument("--no-autoreport", action="store_true", help="no M155 / AUTOREPORT_TEMP")
+    parser.add_argument("--thermal-runaway-after", type=float, default=None, metavar="S")
+    parser.add_argument("--reset-after-lines", type=int, default=None, metavar="N")
+    parser.add_argument("--firmware", default="Marlin 2.1.2")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def from_arguments(args: argparse.Namespace) -> MarlinSimulator:
+    faults = MarlinFaults(
+        corrupt_rate=args.corrupt_rate,
+        drop_ok_rate=args.drop_ok_rate,
+        thermal_runaway_after_s=args.thermal_runaway_after,
+        reset_after_lines=args.reset_after_lines,
+    )
+    return MarlinSimulator(
+        get_profile(args.profile),
+        speed=args.speed,
+        baud=args.baud,
+        motion=not args.no_motion,
+        faults=faults,
+        firmware=args.firmware,
+        resend_with_ok=not args.old_resend,
+        autoreport=not args.no_autoreport,
+        seed=args.seed,
+    )
