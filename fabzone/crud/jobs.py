@@ -78,7 +78,9 @@ def create_job(
                 session.add(job)
                 session.flush()
         except IntegrityError:
-            session.expunge(job)
+            # The savepoint's rollback already dropped the pending row from the session.
+            if job in session:
+                session.expunge(job)
             continue
         break
     else:  # pragma: no cover - 31^6 codes; only a nearly full table gets here
