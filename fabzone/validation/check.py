@@ -1,0 +1,118 @@
+"""Facts + a machine profile -> ValidationResult: cheap, run once per candidate profile."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fabzone.validation.estimate import REFERENCE, MotionConfig
+from fabzone.validation.model import MAX_PER_CODE, Analysis, Reason, ValidationResult, more
+
+if TYPE_CHECKING:
+    from drivers.profiles import Profile
+    from fabzone.validation.scan import Facts, Stat
+
+# A move past a limit by less than a micron is rounding in the slicer's output, not a crash.
+TOLERANCE_MM = 0.001
+# The driver sends `N<n> <command>*<checksum>` and Marlin's MAX_CMD_SIZE counts every byte of that
+# line, N and checksum included (queue.cpp get_serial_commands), so the envelope counts too.
+_CHECKSUM_CHARS = len("*255")
+
+
+def numbering_overhead(commands: int) -> int:
+    """Bytes the driver adds to a command: `N<n> ` and `*<checksum>` for the job's last line."""
+    return len(f"N{max(commands, 1)} ") + _CHECKSUM_CHARS
+
+
+def _first_over(
+    stats: dict[float, Stat] | dict[int, Stat], limit: float
+) -> tuple[list[tuple[int, float]], int]:
+    """(first MAX_PER_CODE (line, value) with value > limit in file order, total count)."""
+    hits: list[tuple[int, float]] = []
+    total = 0
+    for value, (count, lines) in stats.items():
+        if value > limit:
+            total += count
+            hits.extend((ln, value) for ln in lines)
+    hits.sort()
+    return hits[:MAX_PER_CODE], total
+
+
+def _emit(
+    reasons: list[Reason], code: str, hits: list[tuple[int, float]], total: int, **params: object
+) -> None:
+    for ln, value in hits:
+        reasons.append(Reason(code, ln, {"value": value, **params}))
+    if total > len(hits):
+        reasons.append(more(code, total - len(hits)))
+
+
+def check(facts: Facts, profile: Profile) -> ValidationResult:
+    """Every reason `profile` has to refuse the file (file-level ones included); the analysis when
+    the file could be read as G-code at all (also when this profile refuses it)."""
+    reasons = list(facts.file_reasons)
+    if not facts.readable:
+        return ValidationResult(ok=False, analysis=None, reasons=reasons)
+
+    if profile.kind != facts.kind:
+        reasons.append(Reason("gcode.wrong_kind", None, {"kind": facts.kind, "machine_kind": profile.kind}))
+
+    limit = profile.flow.max_command_chars - numbering_overhead(facts.lines)
+    hits, total = _first_over(facts.lengths, limit)
+    for ln, length in hits:
+        reasons.append(Reason("gcode.command_too_long", ln, {"length": int(length), "limit": limit}))
+    if total > len(hits):
+        reasons.append(more("gcode.command_too_long", total - len(hits)))
+
+    forbidden = profile.forbidden
+    for word, (count, lines) in sorted(facts.words.items(), key=lambda kv: kv[1][1][0]):
+        if word in forbidden:
+            reasons.extend(Reason("gcode.forbidden_command", ln, {"command": word}) for ln in lines)
+            if count > len(lines):
+                reasons.append(more("gcode.forbidden_command", count - len(lines)))
+
+    for code, stats, max_c in (
+        ("gcode.hotend_too_hot", facts.hotend_targets, profile.limits.hotend_max_c),
+        ("gcode.bed_too_hot", facts.bed_targets, profile.limits.bed_max_c),
+    ):
+        if max_c is not None:
+            hits, total = _first_over(stats, max_c)
+            _emit(reasons, code, hits, total, limit=max_c)
+
+    volume = profile.volume
+    for axis, track in facts.axes.items():
+        rng = getattr(volume, axis)
+        if rng is None or not track.reached:
+            continue
+        for side, first, extreme, extreme_line in (
+            ("max", track.first_above(rng.max + TOLERANCE_MM), track.hi, track.hi_line),
+            ("min", track.first_below(rng.min - TOLERANCE_MM), track.lo, track.lo_line),
+        ):
+            if first is None:
+                continue
+            line, value = first
+            params = {
+                "axis": axis.upper(),
+                "value": round(value, 3),
+                "min": rng.min,
+                "max": rng.max,
+                "side": side,
+                "extreme": round(extreme, 3),
+                "extreme_line": extreme_line,
+            }
+            reasons.append(Reason("gcode.out_of_volume", line, params))
+
+    estimate = facts.estimates.get(MotionConfig.of(profile), facts.estimates.get(REFERENCE, 0.0))
+    analysis = Analysis(
+        kind=facts.kind,
+        lines=facts.lines,
+        file_lines=facts.file_lines,
+        file_bytes=facts.file_bytes,
+        bbox=facts.bbox,
+        extrude_bbox=facts.extrude_bbox,
+        max_hotend_c=facts.max_hotend_c,
+        max_bed_c=facts.max_bed_c,
+        estimated_s=round(estimate, 1),
+        filament_mm=facts.filament_mm,
+        sha256=facts.sha256,
+    )
+    return ValidationResult(ok=not reasons, analysis=analysis, reasons=reasons)
