@@ -44,10 +44,26 @@ def command_word(command: str) -> str:
     return f"{letter}{int(number)}"
 
 
+def strip_line_number(command: str) -> str:
+    """`N123 G1 X5*71` -> `G1 X5`: a host-numbered line (saved from a host's log) carries its own
+    number and checksum; the driver numbers every line itself, so both must go (else Marlin gets
+    `N1 N123 G1 X5*71*cs`). A line not opening with `N<digits>` is returned unchanged."""
+    if len(command) < 2 or command[0] not in "Nn" or not command[1].isdigit():
+        return command
+    star = command.rfind("*")
+    if star >= 0 and command[star + 1 :].strip().isdigit():
+        command = command[:star]
+    i = 1
+    while i < len(command) and command[i].isdigit():
+        i += 1
+    return command[i:].strip()
+
+
 def normalize(line: str) -> str:
-    """The line as it is sent to the firmware: no comment, no padding, upper case (Marlin's
-    parser is case-sensitive unless GCODE_CASE_INSENSITIVE), free-text arguments kept as written."""
-    command = strip_comment(line.lstrip(BOM))
+    """The line as it is sent to the firmware: no comment, no padding, no host line number or
+    checksum, upper case (Marlin's parser is case-sensitive unless GCODE_CASE_INSENSITIVE),
+    free-text arguments kept as written."""
+    command = strip_line_number(strip_comment(line.lstrip(BOM)))
     if not command:
         return ""
     word = command_word(command)
