@@ -140,14 +140,14 @@ class MachineCoordinator:
     async def _came_online(self) -> None:
         self.online = True
         log.info("%s: online (%s)", self.machine_id, self.driver_status.firmware or self.config.driver)
-        machine = await self._db(crud.machine_came_online, self.machine_id)
+        machine = await self._db(crud.machine_online, self.machine_id)
         self._publish_machine(machine)
         self._poke()
 
     async def _went_offline(self, reason: str) -> None:
         was_online = self.online
         self.online = False
-        machine = await self._db(crud.machine_went_offline, self.machine_id, reason)
+        machine = await self._db(crud.machine_offline, self.machine_id, reason)
         if was_online:
             log.warning("%s: offline: %s", self.machine_id, reason)
         if machine is not None:
@@ -201,20 +201,20 @@ class MachineCoordinator:
         self._publish_machine(machine)
 
     async def _on_job_ended(self, event: JobEnded) -> None:
+        # A firmware that stopped keeps the machine in error (with its words) until a technician resets
+        # it; every other end leaves a part on the bed for a technician to clear.
+        error = self.driver_status.state == DriverState.ERROR
         job = await self._db(
-            crud.job_finished, event.job_id, event.outcome, lines_acked=event.lines_acked, reason=event.reason
+            crud.job_finished,
+            event.job_id,
+            event.outcome,
+            lines_acked=event.lines_acked,
+            reason=event.reason,
+            machine_state=MachineState.ERROR if error else MachineState.AWAITING_CLEAR,
         )
         self.job_id = None
         self._publish_job(job)
-        machine = await self._db(crud.get_machine, self.machine_id)
-        if self.driver_status.state == DriverState.ERROR and machine.state != MachineState.ERROR:
-            machine = await self._db(
-                crud.set_machine_state,
-                self.machine_id,
-                MachineState.ERROR,
-                reason=self.driver_status.message or event.reason,
-            )
-        self._publish_machine(machine)
+        self._publish_machine(await self._db(crud.get_machine, self.machine_id))
 
     # -- commands from the scheduler and the API -------------------------------------------------
 
@@ -223,10 +223,13 @@ class MachineCoordinator:
         database before the first byte goes out, so a crash in between leaves it safely re-queueable."""
         driver = self.driver
         if driver is None or not self.online:
-            back = await self._db(crud.unclaim, job.id, reason="machine offline")
+            back = await self._db(
+                crud.return_to_queue, job.id, reason="machine offline", machine_state=MachineState.OFFLINE
+            )
             self._publish_job(back)
             return
-        job, machine = await self._db(crud.mark_running, job.id)
+        job = await self._db(crud.transition_job, job.id, JobState.RUNNING)
+        machine = await self._db(crud.get_machine, self.machine_id)
         self.job_id = job.id
         self._publish_job(job)
         self._publish_machine(machine)
@@ -237,22 +240,30 @@ class MachineCoordinator:
             log.error("%s: could not start job %s: %s", self.machine_id, job.id, exc)
             await self._on_job_ended(JobEnded(job.id, "interrupted", 0, f"could not start: {exc}"))
 
+    def _require_job(self) -> str:
+        if self.job_id is None:
+            raise DriverError(f"machine {self.machine_id} has no job")
+        return self.job_id
+
+    async def _job_transition(self, job_id: str, target: JobState) -> None:
+        job = await self._db(crud.transition_job, job_id, target)
+        self._publish_job(job)
+        self._publish_machine(await self._db(crud.get_machine, self.machine_id))
+
     def _require_driver(self) -> Driver:
         if self.driver is None:
             raise DriverError(f"machine {self.machine_id} is offline")
         return self.driver
 
     async def pause(self) -> None:
+        job_id = self._require_job()
         await asyncio.to_thread(self._require_driver().pause)
-        job, machine = await self._db(crud.set_paused, self.machine_id, True)
-        self._publish_job(job)
-        self._publish_machine(machine)
+        await self._job_transition(job_id, JobState.PAUSED)
 
     async def resume(self) -> None:
+        job_id = self._require_job()
         await asyncio.to_thread(self._require_driver().resume)
-        job, machine = await self._db(crud.set_paused, self.machine_id, False)
-        self._publish_job(job)
-        self._publish_machine(machine)
+        await self._job_transition(job_id, JobState.RUNNING)
 
     async def cancel(self) -> None:
         # The driver reports JobEnded(cancelled) once the firmware has the cancel commands.

@@ -10,12 +10,13 @@ from sqlmodel import Session
 
 from drivers.profiles import Profile, get_profile
 from fabzone import crud, db
-from fabzone.config import Settings
+from fabzone.config import MachineConfig, Settings
 from fabzone.coordinator import MachineCoordinator
 from fabzone.events import EventBus
 from fabzone.filestore import FileStore
 from fabzone.models import Job, Machine
 from fabzone.scheduler import Scheduler
+from fabzone.states import MachineState
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,12 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.hub.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = db.make_engine(settings.database_url)
+        self.engine = db.create_db_engine(settings.database_url)
         self.files = FileStore(settings.files_dir)
         self.bus = EventBus()
-        self.scheduler = Scheduler(self.engine, self._on_assigned)
+        self.scheduler = Scheduler(
+            self.engine, self._on_assigned, machine_ids=[m.id for m in settings.machines]
+        )
         self.coordinators: dict[str, MachineCoordinator] = {}
         self.recovery: Any = None
 
@@ -46,8 +49,14 @@ class Hub:
             log.info("removed %d half-received uploads", removed)
         with self.session() as session:
             # Before anything runs: what a killed hub left behind becomes interrupted / re-queued.
-            self.recovery = crud.recover_after_crash(session)
-            crud.upsert_machines(session, self.settings.machines)
+            crud.upsert_machines(
+                session, [self._machine_row(m) for m in self.settings.machines], disable_missing=False
+            )
+            self.recovery = crud.recover_after_crash(session, machine_ids=self.coordinator_ids)
+            # Until its driver connects, no machine of ours is available (a clean stop left them idle).
+            for machine in crud.list_machines(session):
+                if machine.id in self.coordinator_ids and machine.state == MachineState.IDLE:
+                    crud.machine_offline(session, machine.id, "connecting")
         if self.recovery:
             log.info("recovered after an unclean stop: %s", self.recovery)
         for cfg in self.settings.machines:
@@ -73,10 +82,24 @@ class Hub:
         if coordinator is None:
             # A machine in the database that this hub does not drive (another hub's, or removed
             # from the fleet file): give the job back.
-            with self.session() as session:
-                crud.unclaim(session, job.id, reason="machine not driven by this hub")
-            return
+            raise RuntimeError(f"machine {machine.id} is not driven by this hub")
         await coordinator.run_job(job, machine)
+
+    @property
+    def coordinator_ids(self) -> list[str]:
+        return [m.id for m in self.settings.machines]
+
+    def _machine_row(self, cfg: MachineConfig) -> dict[str, Any]:
+        profile = get_profile(cfg.profile)
+        return {
+            "id": cfg.id,
+            "name": cfg.name,
+            "site": cfg.site or self.settings.hub.site,
+            "profile_id": cfg.profile,
+            "protocol": profile.protocol,
+            "connection": cfg.connection,
+            "settings": {"baud": cfg.baud} if cfg.baud else {},
+        }
 
     def job_queued(self) -> None:
         self.scheduler.poke()

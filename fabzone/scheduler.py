@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from sqlalchemy import Engine, and_, exists
 from sqlmodel import Session, col, select
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 _MAX_SKIPPED_JOBS = 50
 
 
-def _machine_available(machine_id: str | None) -> list:  # type: ignore[type-arg]
+def _machine_available(machine_id: str | None, machine_ids: Collection[str] | None) -> list:  # type: ignore[type-arg]
     # Never a machine whose bed is not clear, that is disabled, or that already holds a job.
     conditions = [
         Machine.state == MachineState.IDLE,
@@ -33,12 +33,17 @@ def _machine_available(machine_id: str | None) -> list:  # type: ignore[type-arg
     ]
     if machine_id is not None:
         conditions.append(Machine.id == machine_id)
+    if machine_ids is not None:
+        # Several hubs on one database: each claims only for the machines it drives.
+        conditions.append(col(Machine.id).in_(list(machine_ids)))
     return conditions
 
 
 @unit_of_work
-def _claim(session: Session, machine_id: str | None) -> tuple[Job, Machine] | None:
-    available = _machine_available(machine_id)
+def _claim(
+    session: Session, machine_id: str | None, machine_ids: Collection[str] | None
+) -> tuple[Job, Machine] | None:
+    available = _machine_available(machine_id, machine_ids)
     # Compatibility is a join on JobCandidate (portable SQL, no JSON operators).
     has_free_machine = exists(
         select(JobCandidate.job_id)
@@ -90,22 +95,26 @@ def _claim(session: Session, machine_id: str | None) -> tuple[Job, Machine] | No
     return None
 
 
-def claim_next(bind: Bind, *, machine_id: str | None = None) -> tuple[Job, Machine] | None:
+def claim_next(
+    bind: Bind, *, machine_id: str | None = None, machine_ids: Collection[str] | None = None
+) -> tuple[Job, Machine] | None:
     """In one transaction: the highest-priority, oldest queued job that an idle, enabled, bed-clear machine
     can make (JobCandidate), both set to `starting`, with a JobEvent. None when nothing fits.
 
     Race-free across threads and processes: `FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE`
     on SQLite. A job is never given twice; a machine never holds two jobs.
     """
-    return _claim(bind, machine_id)
+    return _claim(bind, machine_id, machine_ids)
 
 
-def claim_all(bind: Bind, *, machine_id: str | None = None) -> list[tuple[Job, Machine]]:
+def claim_all(
+    bind: Bind, *, machine_id: str | None = None, machine_ids: Collection[str] | None = None
+) -> list[tuple[Job, Machine]]:
     """claim_next until it returns None (each claim its own transaction)."""
     if isinstance(bind, Session):
         bind = bind.get_bind()  # type: ignore[assignment]
     claims = []
-    while (claim := claim_next(bind, machine_id=machine_id)) is not None:
+    while (claim := claim_next(bind, machine_id=machine_id, machine_ids=machine_ids)) is not None:
         claims.append(claim)
     return claims
 
@@ -119,8 +128,16 @@ class Scheduler:
     coordinator). If `on_assigned` raises, the job goes back to the queue (keeping its place) and the
     machine offline with the error, so one broken machine cannot swallow the queue."""
 
-    def __init__(self, engine: Engine, on_assigned: OnAssigned, *, interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        on_assigned: OnAssigned,
+        *,
+        interval: float = 2.0,
+        machine_ids: Collection[str] | None = None,
+    ) -> None:
         self.engine = engine
+        self.machine_ids = list(machine_ids) if machine_ids is not None else None
         self.on_assigned = on_assigned
         self.interval = interval
         self.assigned = 0
@@ -160,7 +177,7 @@ class Scheduler:
         """Claim until nothing fits; returns how many jobs were assigned."""
         count = 0
         while not self._stopping:
-            claim = await asyncio.to_thread(claim_next, self.engine)
+            claim = await asyncio.to_thread(claim_next, self.engine, machine_ids=self.machine_ids)
             if claim is None:
                 break
             job, machine = claim

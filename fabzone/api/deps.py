@@ -40,7 +40,7 @@ def api_error(status: int, code: str, lang: str = "en", **params: Any) -> HTTPEx
     from fabzone.i18n import message
 
     return HTTPException(
-        status, detail={"code": code, "message": message(code, lang, **params), "params": params}
+        status, detail={"code": code, "message": message(code, lang, params), "params": params}
     )
 
 

@@ -54,6 +54,7 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
         results = await asyncio.to_thread(validate, incoming.path, candidates)
         fits = [pid for pid, r in results.items() if r.ok]
         if not fits:
+            incoming.discard()  # a rejected file is not kept, not even half
             return JSONResponse(status_code=422, content=_rejection(results, candidates, lang))
         analysis = results[fits[0]].analysis
         assert analysis is not None

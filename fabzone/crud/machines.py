@@ -33,7 +33,9 @@ def _get(spec: Any, name: str, default: Any = None) -> Any:
 
 
 @unit_of_work
-def upsert_machines(session: Session, machines_from_fleet: Iterable[Any]) -> UpsertSummary:
+def upsert_machines(
+    session: Session, machines_from_fleet: Iterable[Any], *, disable_missing: bool = True
+) -> UpsertSummary:
     """Insert or update the fleet's machines (mappings or objects with Machine's field names).
 
     Keeps state, bed_clear and jobs of existing rows. `enabled` is changed only when the spec gives it.
@@ -61,8 +63,9 @@ def upsert_machines(session: Session, machines_from_fleet: Iterable[Any]) -> Ups
             existing.enabled = bool(enabled)
         existing.updated_at = now
         summary.updated.append(machine_id)
+    # A hub sharing the database with others (disable_missing=False) leaves their machines alone.
     for machine in session.exec(select(Machine).where(Machine.enabled == True)).all():  # noqa: E712
-        if machine.id not in seen:
+        if disable_missing and machine.id not in seen:
             machine.enabled = False
             machine.updated_at = now
             summary.disabled.append(machine.id)
