@@ -47,6 +47,7 @@ from drivers.marlin.handshake import FirmwareFacts, Handshake
 from drivers.marlin.replies import (
     Action,
     Busy,
+    Echo,
     FirmwareError,
     LineError,
     LineErrorCause,
@@ -354,6 +355,22 @@ class MarlinDriver(Driver):
             self._firmware_restarted()
         elif isinstance(reply, Action):
             self._host_action(reply.action)
+        elif isinstance(reply, Echo) and reply.text.startswith("Unknown command"):
+            self._unknown_command(reply.text)
+
+    def _unknown_command(self, text: str) -> None:
+        """Marlin answers commands in order, so an unknown one is the oldest line in flight — unless it
+        is a fragment: a line whose `N` was damaged, or whose head went with an RX flush, runs as an
+        unnumbered command. Its `ok` then belongs to no line of ours (the next line fails and is
+        resent), so it must not ack one."""
+        oldest = self.flow.window.oldest
+        entry = self.flow.history.get(oldest.number) if oldest else None
+        if entry is not None:
+            body = entry[0].decode("latin-1").partition(" ")[2].rpartition("*")[0]
+            quoted = text.partition('"')[2].rstrip('"')
+            if body and quoted.startswith(body):
+                return
+        self.flow.expect_foreign_ok()
 
     def _update_temps(self, report: dict[str, Temperature] | dict[str, Temperature | float]) -> None:
         self._temps = merge_temperatures(self._temps, report)  # type: ignore[arg-type]
@@ -443,6 +460,7 @@ class MarlinDriver(Driver):
             return min(wake, default=None)
         write = self._ser.write
         flow = self.flow
+        flow.check_stale(now)
         probe = flow.check_timeout(now)
         if probe is not None:
             self._silent_probes += 1

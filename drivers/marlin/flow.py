@@ -17,7 +17,11 @@ gets back. The rules (checked against Marlin 2.1 queue.cpp, see notes/marlin.md)
   Rewinding on each of them re-sends the window again and again (the "resend death loop"). So after a
   rewind to n we ignore up to (lines dropped - 1) further `Resend: n` caused by a line-number error.
   A checksum error always rewinds (the line carrying N = n arrived, damaged), and the budget is cleared
-  once an `ok` acks a line >= n (stale lines precede fresh ones on the wire).
+  once an `ok` acks a line >= n (stale lines precede fresh ones on the wire). But a stale line's error
+  also flushes whatever fresh lines had already reached the RX buffer, and then nothing more comes: so
+  an ignored request is only *deferred*. If no `ok` for a line >= n follows within `resend_grace_s`,
+  we rewind to n after all. A low-latency link (pty, USB) mostly takes this path; a high-latency one
+  (the PR's case) gets its fresh lines in after the flush and the duplicates stay ignored.
 * The `ok` after `Resend:`. Marlin 2.1 writes it right after the `Resend:` line (nothing can come in
   between: both come from flush_and_request_resend), older firmware does not. That `ok` acks nothing,
   so it is swallowed. The style is learnt: a non-`ok` line right after `Resend:` proves the old style.
@@ -160,10 +164,13 @@ class FlowControl:
         ok_timeout_s: float,
         history_lines: int = 1024,
         resend_sends_ok: bool | None = None,
+        resend_grace_s: float = 0.1,
     ) -> None:
         self.window = SendWindow(max_lines, max_bytes)
         self.history = History(max(history_lines, 2 * max_lines))
         self.ok_timeout_s = ok_timeout_s
+        self.resend_grace_s = resend_grace_s
+        self._stale_check_at: float | None = None  # an ignored `Resend:` becomes real at this time
         # None: not known yet, learnt from the first unambiguous Resend (see module docstring).
         self.resend_sends_ok = resend_sends_ok
         self.next_number = 1
@@ -192,6 +199,7 @@ class FlowControl:
         self._resend_queue.clear()
         self._rewound_to = None
         self._stale_budget = 0
+        self._stale_check_at = None
         self._swallow_next_ok = False
         self._probe = None
 
@@ -255,6 +263,7 @@ class FlowControl:
         if self._rewound_to is not None and sent.number >= self._rewound_to:
             self._stale_budget = 0  # the firmware took a fresh line: no stale line can follow
             self._rewound_to = None
+            self._stale_check_at = None
         return sent
 
     def on_other_line(self) -> None:
@@ -288,6 +297,7 @@ class FlowControl:
         if number == self._rewound_to and self._stale_budget > 0 and cause is not LineErrorCause.CHECKSUM:
             self._stale_budget -= 1
             self.stale_ignored += 1
+            self._stale_check_at = now + self.resend_grace_s
             return ResendOutcome.STALE, []
         leftover = self._stale_budget if number == self._rewound_to else 0
         # One of the dropped lines caused this request; each of the others may still cause one.
@@ -300,24 +310,40 @@ class FlowControl:
         self._resend_queue = deque(range(number, self.next_number))
         self._rewound_to = number
         self._stale_budget = budget
+        self._stale_check_at = None
         self.rewinds += 1
+
+    def expect_foreign_ok(self) -> None:
+        """The next `ok` answers something that was not one of our numbered lines (a damaged line
+        that lost its `N` and ran as an unknown command): it acks nothing."""
+        self._swallow_next_ok = True
+        self._older_in_flight = True  # teaches nothing about the Resend style
+
+    def check_stale(self, now: float) -> bool:
+        """Rewind after all if an ignored `Resend:` was not followed by progress in time."""
+        if self._stale_check_at is None or now < self._stale_check_at or self._rewound_to is None:
+            return False
+        number = self._rewound_to
+        leftover = self._stale_budget
+        dropped = sum(1 for s in self.window if s.number >= number)
+        self._rewind(number, budget=leftover + max(0, dropped - 1))
+        return True
 
     # -- timeout -------------------------------------------------------------------------------
 
     def deadline(self) -> float | None:
-        """When the oldest line in flight times out (None: nothing in flight)."""
+        """When `check_stale` or `check_timeout` next has work (None: nothing in flight)."""
         oldest = self.window.oldest
         if oldest is None:
-            return None
-        return max(oldest.sent_at, self._last_progress) + self.ok_timeout_s
+            return self._stale_check_at
+        timeout = max(oldest.sent_at, self._last_progress) + self.ok_timeout_s
+        return timeout if self._stale_check_at is None else min(timeout, self._stale_check_at)
 
     def check_timeout(self, now: float) -> bytes | None:
         """The probe to write if the oldest line in flight has waited too long for its `ok`."""
-        deadline = self.deadline()
-        if deadline is None or now < deadline:
-            return None
         oldest = self.window.oldest
-        assert oldest is not None
+        if oldest is None or now < max(oldest.sent_at, self._last_progress) + self.ok_timeout_s:
+            return None
         entry = self.history.get(oldest.number)
         self.timeouts += 1
         self._probe = oldest.number
