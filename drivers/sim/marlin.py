@@ -73,7 +73,7 @@ class MarlinSimulator:
         )
         # One lock for the firmware state; two conditions so a waiting test never steals the
         # wake-up meant for the firmware thread.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # `stats` may be read inside wait_for()
         self._wake = threading.Condition(self._lock)
         self._changed = threading.Condition(self._lock)
         self._write_lock = threading.Lock()
@@ -220,7 +220,12 @@ class MarlinSimulator:
             with self._lock:
                 out = self._fw.receive(chunk, time.monotonic())
                 epoch = self._fw.epoch
-                self._wake.notify_all()
+                while chunk and not self._stopping:
+                    chunk = self._fw.store(chunk)
+                    self._wake.notify_all()
+                    if chunk:
+                        # The firmware is reading: let it empty the RX buffer, as it would between bytes.
+                        self._changed.wait(0.05)
             if out:
                 self._send(out, epoch)
 

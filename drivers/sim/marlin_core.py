@@ -229,11 +229,10 @@ class MarlinFirmware:
     # -- input ---------------------------------------------------------------------------------------
 
     def receive(self, chunk: bytes, now: float) -> list[str]:
-        """Bytes off the wire into the RX buffer; the emergency parser acts on them at once."""
+        """The emergency parser's view of bytes off the wire: it acts on them at once (e_parser.h)."""
         if self.halted:
             return []
-        out: list[str] = []
-        for word in self.rx.receive(chunk):
+        for word in self.rx.scan(chunk):
             self.stats.emergency_commands += 1
             if word == b"M112":
                 return self.kill()
@@ -241,7 +240,18 @@ class MarlinFirmware:
                 self._break_wait = True  # wait_for_heatup = wait_for_user = false
             elif word == b"M410":
                 self.planner.clear(now)  # quickstop_stepper(): every planned move is dropped
-        return out
+        return []
+
+    def store(self, chunk: bytes) -> bytes:
+        """Put bytes into the RX buffer; return what must wait because the firmware is about to drain it.
+
+        Bytes are delivered in bursts here, while a real UART trickles them in and the main loop empties
+        the buffer between two bytes. So an overflow only drops bytes while the firmware cannot read:
+        blocked in a command (queue.cpp reads nothing until it returns) or halted.
+        """
+        if self.halted:
+            return b""
+        return self.rx.store(chunk, drop=self._current is not None)
 
     # -- the main loop ---------------------------------------------------------------------------------
 

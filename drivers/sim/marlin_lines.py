@@ -27,25 +27,28 @@ class RxBuffer:
         self.dropped = 0
         self._em_tail = b""
 
-    def receive(self, chunk: bytes) -> list[bytes]:
-        """Store what fits and return the emergency commands completed by `chunk`.
+    def scan(self, chunk: bytes) -> list[bytes]:
+        """The emergency commands completed by `chunk` (e_parser.h sees every byte, even dropped ones)."""
+        if not self._em_tail and b"M" not in chunk:
+            return []
+        scan = self._em_tail + chunk
+        found = _EMERGENCY.findall(scan)
+        last_eol = max(scan.rfind(b"\n"), scan.rfind(b"\r"))
+        # Only the start of an unfinished line matters to the parser.
+        self._em_tail = scan[last_eol + 1 :][:40]
+        return found
 
-        The emergency parser sees every byte, even the ones the full buffer then drops.
-        """
-        found: list[bytes] = []
-        if self._em_tail or b"M" in chunk:
-            scan = self._em_tail + chunk
-            found = _EMERGENCY.findall(scan)
-            last_eol = max(scan.rfind(b"\n"), scan.rfind(b"\r"))
-            # Only the start of an unfinished line matters to the parser.
-            self._em_tail = scan[last_eol + 1 :][:40]
-        room = self.capacity - len(self.data)
+    def store(self, chunk: bytes, *, drop: bool) -> bytes:
+        """Store what fits; the rest is dropped (counted) if `drop`, else returned to be offered again."""
+        room = max(0, self.capacity - len(self.data))
         if len(chunk) <= room:
             self.data += chunk
-        else:
-            self.data += chunk[: max(room, 0)]
-            self.dropped += len(chunk) - max(room, 0)
-        return found
+            return b""
+        self.data += chunk[:room]
+        if drop:
+            self.dropped += len(chunk) - room
+            return b""
+        return chunk[room:]
 
     def clear(self) -> None:
         self.data.clear()
