@@ -26,50 +26,51 @@ def hub(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_print_clear_and_next_job(hub: Hub, tmp_path: Path) -> None:
     machines = hub.machines()
     assert {m["profile"] for m in machines.values()} == {"prusa-mk3s", "creality-ender3"}
-    hub_ws = connect(f"ws://127.0.0.1:{hub.port}/api/events", open_timeout=10)
-    hello = json.loads(hub_ws.recv(timeout=10))
-    assert hello["type"] == "hello"
+    with connect(f"ws://127.0.0.1:{hub.port}/api/events", open_timeout=10) as hub_ws:
+        hello = json.loads(hub_ws.recv(timeout=10))
+        assert hello["type"] == "hello"
 
-    # The PrusaSlicer file purges at Y-3: only the MK3S can make it. Two of them: the second waits.
-    prusa = write(tmp_path, "测试-立方体.gcode", prusa_mk3s(layers=6))
-    first = hub.submit(prusa, name="Cubo di Li Wei", language="zh")
-    second = hub.submit(prusa, name="Secondo cubo", filename="prova-città.gcode")
-    assert first.status_code == 201, first.text
-    assert second.status_code == 201, second.text
-    first_job, second_job = first.json(), second.json()
-    assert first_job["file_name"] == "测试-立方体.gcode"
-    assert first_job["profiles"] == ["prusa-mk3s"]
+        # The PrusaSlicer file purges at Y-3: only the MK3S can make it. Two of them: the second waits.
+        prusa = write(tmp_path, "测试-立方体.gcode", prusa_mk3s(layers=6))
+        first = hub.submit(prusa, name="Cubo di Li Wei", language="zh")
+        second = hub.submit(prusa, name="Secondo cubo", filename="prova-città.gcode")
+        assert first.status_code == 201, first.text
+        assert second.status_code == 201, second.text
+        first_job, second_job = first.json(), second.json()
+        assert first_job["file_name"] == "测试-立方体.gcode"
+        assert first_job["profiles"] == ["prusa-mk3s"]
 
-    done = hub.wait_job(first_job["ticket"], {"completed", "failed", "interrupted"}, timeout=90)
-    assert done["state"] == "completed", done
-    assert done["machine_id"] == "printer-1"
-    assert done["progress"] == pytest.approx(1.0)
+        done = hub.wait_job(first_job["ticket"], {"completed", "failed", "interrupted"}, timeout=90)
+        assert done["state"] == "completed", done
+        assert done["machine_id"] == "printer-1"
+        assert done["progress"] == pytest.approx(1.0)
 
-    # The printer holds the finished part: the second job must wait for a technician.
-    printer = hub.machines()["printer-1"]
-    assert printer["state"] == "awaiting_clear"
-    assert hub.job(second_job["id"])["state"] == "queued"
-    assert hub.job(second_job["id"])["queue_position"] == 1
+        # The printer holds the finished part: the second job must wait for a technician.
+        printer = hub.machines()["printer-1"]
+        assert printer["state"] == "awaiting_clear"
+        assert hub.job(second_job["id"])["state"] == "queued"
+        assert hub.job(second_job["id"])["queue_position"] == 1
 
-    cleared = hub.http.post("/api/machines/printer-1/clear", json={"result": "good"})
-    assert cleared.status_code == 200, cleared.text
-    running = hub.wait_job(second_job["id"], {"running", "completed"}, timeout=30)
-    assert running["machine_id"] == "printer-1"
-    assert hub.wait_job(second_job["id"], {"completed"}, timeout=90)["lines_acked"] == done["lines_acked"]
+        cleared = hub.http.post("/api/machines/printer-1/clear", json={"result": "good"})
+        assert cleared.status_code == 200, cleared.text
+        running = hub.wait_job(second_job["id"], {"running", "completed"}, timeout=30)
+        assert running["machine_id"] == "printer-1"
+        assert hub.wait_job(second_job["id"], {"completed"}, timeout=90)["lines_acked"] == done["lines_acked"]
 
-    # Live events told the story in order, with increasing sequence numbers.
-    seen: list[dict] = []
-    while True:
-        try:
-            seen.append(json.loads(hub_ws.recv(timeout=0.5)))
-        except TimeoutError:
-            break
-    hub_ws.close()
-    seqs = [e["seq"] for e in seen]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    states = [e["data"]["state"] for e in seen if e["type"] == "job" and e["data"]["id"] == first_job["id"]]
-    assert states[0] == "queued" and "running" in states and states[-1] == "completed"
-    assert any(e["type"] == "status" and e["data"].get("temperatures") for e in seen)
+        # Live events told the story in order, with increasing sequence numbers.
+        seen: list[dict] = []
+        while True:
+            try:
+                seen.append(json.loads(hub_ws.recv(timeout=0.5)))
+            except TimeoutError:
+                break
+        seqs = [e["seq"] for e in seen]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        states = [
+            e["data"]["state"] for e in seen if e["type"] == "job" and e["data"]["id"] == first_job["id"]
+        ]
+        assert states[0] == "queued" and "running" in states and states[-1] == "completed"
+        assert any(e["type"] == "status" and e["data"].get("temperatures") for e in seen)
 
 
 def test_cura_file_goes_to_the_ender(hub: Hub, tmp_path: Path) -> None:
