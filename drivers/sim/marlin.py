@@ -22,11 +22,16 @@ class _Wire:
         self.rate = baud / 10.0 if baud else None
         self._free_at = 0.0
 
-    def arrival(self, nbytes: int, now: float) -> float:
-        """Time at which `nbytes` sent now (after what is already on the wire) have arrived."""
+    def arrival(self, nbytes: int, now: float, *, back_to_back: bool = False) -> float:
+        """Time at which `nbytes` sent now (after what is already on the wire) have arrived.
+
+        `back_to_back`: these bytes were already waiting, so the wire never went idle (the time this
+        thread overslept must not be lost, or the simulated wire would run slower than its baud).
+        """
         if self.rate is None:
             return now
-        self._free_at = max(self._free_at, now) + nbytes / self.rate
+        start = self._free_at if back_to_back else max(self._free_at, now)
+        self._free_at = start + nbytes / self.rate
         return self._free_at
 
     def chunk(self) -> int:
@@ -35,10 +40,18 @@ class _Wire:
 
 
 class MarlinSimulator:
-    """A Marlin 2.1 printer on a pty. See drivers/sim/README-like docs in the module docstrings.
+    """A Marlin 2.1 printer on a pty (protocol details: marlin_core.py, marlin_lines.py).
 
     `start()` returns the slave path; open it with `serial.serial_for_url(path)`. Opening the port does
-    not reset the board (as on boards with native USB); `reset()` does, and writes `start`.
+    not reset the board (as on boards with native USB): the boot banner written by `start()` is
+    discarded by pyserial's open(); `reset()` resets the board and writes `start` + boot lines.
+
+    Choices where Marlin leaves room: moves have no acceleration (distance / feed, capped by the
+    profile's feed_max); with `motion=False` moves, G4 and G28 take no time; heating runs at 3 °C/s
+    (hotend) and 1 °C/s (bed) scaled by `speed`; keepalive (`busy:`) and heater reports while
+    waiting use real seconds (`keepalive_s`, `temp_report_s`), since they exist for host timeouts;
+    only numbered lines are corrupted by `corrupt_rate` (unnumbered ones carry no checksum to catch
+    it). A line fragment left by an RX flush is executed unchecked, as on the real board.
     """
 
     def __init__(
@@ -205,18 +218,22 @@ class MarlinSimulator:
         link = self._link
         assert link is not None
         wire = self._rx
+        size = wire.chunk()
+        full = False
         while not self._stopping:
             try:
-                chunk = link.read(wire.chunk())
+                chunk = link.read(size)
             except LinkClosed:
                 return
             if not chunk:
                 continue
             if wire.rate is not None:
                 # The bytes reach the board only after their time on the wire.
-                delay = wire.arrival(len(chunk), time.monotonic()) - time.monotonic()
+                arrive = wire.arrival(len(chunk), time.monotonic(), back_to_back=full)
+                delay = arrive - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+            full = len(chunk) == size
             with self._lock:
                 out = self._fw.receive(chunk, time.monotonic())
                 epoch = self._fw.epoch

@@ -397,7 +397,8 @@ class MarlinFirmware:
     # -- commands ----------------------------------------------------------------------------------------
 
     def _execute(self, command: str, now: float) -> list[str] | _Block:
-        self.executed.append(normalize(command))
+        # Upper-case commands (what drivers send) are already normal; only the others pay for normalize().
+        self.executed.append(command if command.isupper() else normalize(command))
         m = _WORD.match(command)
         if m is None:
             return [txt.STR_UNKNOWN.format(command)]

@@ -15,6 +15,7 @@ ERR_NO_CHECKSUM = "No Checksum with line number, Last Line: "
 # whatever follows the command word (a `*checksum` included) ignored.
 _EMERGENCY = re.compile(rb"(?m)^[ \t]*(?:N[-0-9 \t]*)?(M108|M112|M410|M876)[^\r\n]*[\r\n]")
 _EOL = re.compile(rb"[\r\n]")
+_NUMBERED = re.compile(r"N([0-9]+)([^*]*)\*([0-9]+)[ \t]*")
 _SAFE_FLIPS = (1, 2, 4, 8, 16, 32, 64)
 
 
@@ -125,6 +126,20 @@ class LineReader:
             return None
         if text[0] != "N":
             return Line(text.strip(), None)
+        if "M110" not in text:
+            # Fast path for the common `N<n> <command>*<cs>`; anything unusual takes the general one.
+            m = _NUMBERED.fullmatch(text)
+            if m is not None:
+                number = int(m[1])
+                if number != self.last_n + 1:
+                    raise LineError("line_number", ERR_LINE_NO + str(self.last_n))
+                cs = 0
+                for b in raw.lstrip(b" ")[: m.start(3) - 1]:
+                    cs ^= b
+                if int(m[3]) != cs:
+                    raise LineError("checksum", ERR_CHECKSUM + str(self.last_n))
+                self.last_n = number
+                return Line(m[2].strip(), number)
         # queue.cpp: on M110 the number to check is the one after M110 (`N0 M110 N0`).
         npos = 0
         is_m110 = "M110" in text

@@ -137,7 +137,7 @@ class Position:
             new = self.axes[axis] + params[axis] if rel else params[axis]
             deltas[axis] = new - self.axes[axis]
             self.axes[axis] = new
-        xyz = math.sqrt(sum(deltas.get(a, 0.0) ** 2 for a in "XYZ"))
+        xyz = math.hypot(deltas.get("X", 0.0), deltas.get("Y", 0.0), deltas.get("Z", 0.0))
         return xyz if xyz > 0 else abs(deltas.get("E", 0.0))
 
     def set(self, params: dict[str, float]) -> None:

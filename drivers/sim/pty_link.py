@@ -34,6 +34,9 @@ class PtyLink:
         # A self-pipe wakes a reader blocked in poll() when the link is closed.
         self._wake_r, self._wake_w = os.pipe()
         self._closed = False
+        self._read_poller = select.poll()  # one reader thread per link
+        self._read_poller.register(self._master, select.POLLIN)
+        self._read_poller.register(self._wake_r, select.POLLIN)
         self._write_lock = threading.Lock()
         # Bytes a host never reads would fill the pty and block the simulator forever; after this
         # long without room the bytes are dropped, as a UART talking to no one would lose them.
@@ -46,9 +49,7 @@ class PtyLink:
 
     def read(self, max_bytes: int = 4096, timeout: float | None = None) -> bytes:
         """Bytes the driver wrote (at most `max_bytes`); b"" on timeout. Raises LinkClosed."""
-        poller = select.poll()
-        poller.register(self._master, select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
+        poller = self._read_poller
         ms = None if timeout is None else max(0, int(timeout * 1000))
         while True:
             if self._closed:
