@@ -478,6 +478,10 @@ class MarlinFirmware:
             breakable=True,
         )
 
+    def _g92(self, command: str) -> list[str]:
+        self.pos.set(parse_params(command))
+        return []
+
     def _m105(self, command: str, now: float) -> list[str]:
         self._ok_text = "ok" + self.temperatures(now)
         return []
@@ -523,7 +527,7 @@ _HANDLERS: dict[str, Callable[[MarlinFirmware, str, float], list[str] | _Block]]
     "G28": MarlinFirmware._g28,
     "G90": _positioning(False, None),
     "G91": _positioning(True, None),
-    "G92": lambda fw, c, now: fw.pos.set(parse_params(c)) or [],
+    "G92": lambda fw, c, now: fw._g92(c),
     "M82": _positioning(None, False),
     "M83": _positioning(None, True),
     "M104": lambda fw, c, now: fw._set_temp(fw.hotend, c, now, wait=False),

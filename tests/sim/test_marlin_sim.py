@@ -318,3 +318,19 @@ def test_cli_prints_a_port_that_answers() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+
+
+def test_planner_idle_time_counts_starvation_between_moves(make: Factory) -> None:
+    sim, host = make(motion=True, speed=10)
+    host.send("G1 X10 F6000")  # 10 ms of motion at speed 10
+    host.until(is_ok)
+    assert sim.wait_for(lambda s: s.firmware.planner.is_empty(time.monotonic()), 2)
+    time.sleep(0.05)  # the host "starves" the planner; this sleep is the thing measured
+    host.send("G1 X20 F6000")
+    host.until(is_ok)
+    assert 0.04 <= sim.stats.planner_idle_s <= 0.5
+    host.send("M400")
+    host.until(is_ok)
+    host.send("G1 X30 F6000")  # after M400 the planner was drained on purpose: not starvation
+    host.until(is_ok)
+    assert sim.stats.planner_idle_s <= 0.5 and sim.stats.moves == 3
