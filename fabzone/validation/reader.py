@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fabzone.validation.model import ReasonLog
 
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 18  # 256 KiB: a few thousand lines per block; memory stays ~2 MB
 # No G-code line is this long; a "line" this size without an end is a binary or a broken upload and
 # must not make the reader buffer the whole file.
 MAX_LINE_BYTES = 1 << 20

@@ -7,22 +7,24 @@ from pathlib import Path
 
 
 def layers(cx: float, cy: float, size: float, count: int, *, relative_e: bool = True) -> list[str]:
-    """Square perimeters with a little infill per layer, retractions and travel, like a slicer."""
+    """Square perimeters and a little infill per layer, with retractions and travel, like a slicer."""
     out: list[str] = []
     e_abs = 0.0
     half = size / 2
+
+    def extrude(de: float) -> str:
+        nonlocal e_abs
+        e_abs += de
+        return f"E{de:.5f}" if relative_e else f"E{e_abs:.5f}"
+
     for layer in range(count):
         z = 0.2 + layer * 0.2
-        out += [
-            ";LAYER_CHANGE",
-            f";Z:{z:.1f}",
-            ";HEIGHT:0.2",
-            "G1 E-.8 F2100" if relative_e else "G1 E0 F2100",
-        ]
+        out += [";LAYER_CHANGE", f";Z:{z:.1f}", ";HEIGHT:0.2"]
+        out.append(f"G1 {extrude(-0.8)} F2100")
         out.append(f"G1 Z{z + 0.6:.3f} F10800")
         out.append(f"G1 X{cx - half:.3f} Y{cy - half:.3f}")
         out.append(f"G1 Z{z:.3f}")
-        out.append("G1 E.8 F2100" if relative_e else "G1 E0.8 F2100")
+        out.append(f"G1 {extrude(0.8)} F2100")
         out.append("G1 F1500")
         corners = [
             (cx + half, cy - half),
@@ -31,18 +33,12 @@ def layers(cx: float, cy: float, size: float, count: int, *, relative_e: bool = 
             (cx - half, cy - half),
         ]
         for x, y in corners:
-            de = size * 0.03326
-            e_abs += de
-            out.append(f"G1 X{x:.3f} Y{y:.3f} E{de if relative_e else e_abs:.5f}")
+            out.append(f"G1 X{x:.3f} Y{y:.3f} {extrude(size * 0.03326)}")
         for i in range(6):  # a few infill lines
             y = cy - half + (i + 1) * size / 7
             x0, x1 = (cx - half + 0.4, cx + half - 0.4) if i % 2 == 0 else (cx + half - 0.4, cx - half + 0.4)
             out.append(f"G1 X{x0:.3f} Y{y:.3f} F10800")
-            de = abs(x1 - x0) * 0.03326
-            e_abs += de
-            out.append(f"G1 X{x1:.3f} Y{y:.3f} E{de if relative_e else e_abs:.5f} F2400")
-        if not relative_e:
-            out.append(f"G92 E{e_abs:.5f}")
+            out.append(f"G1 X{x1:.3f} Y{y:.3f} {extrude(abs(x1 - x0) * 0.03326)} F2400")
     return out
 
 

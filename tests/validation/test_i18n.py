@@ -1,0 +1,83 @@
+"""Message catalogs: the same keys in it/zh/en, every code validation emits, every template renders."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from fabzone import i18n
+from fabzone.validation import CODES, Reason
+
+VALIDATION = Path(__file__).resolve().parents[2] / "fabzone" / "validation"
+SAMPLE_PARAMS = {
+    "line": 12,
+    "text": "solid cube",
+    "limit_mb": 100.0,
+    "kib": 1024,
+    "kind": "printer",
+    "machine_kind": "laser",
+    "length": 120,
+    "limit": 83,
+    "command": "M500",
+    "value": 300.0,
+    "axis": "X",
+    "min": 0.0,
+    "max": 250.0,
+    "side": "max",
+    "extreme": 301.5,
+    "extreme_line": 40,
+    "code": "gcode.not_gcode",
+    "count": 3,
+}
+
+
+def test_catalogs_have_the_same_keys() -> None:
+    keys = {lang: set(i18n.catalog(lang)) for lang in i18n.LANGUAGES}
+    assert keys["it"] == keys["en"] == keys["zh"]
+
+
+def test_every_emitted_code_is_in_the_catalogs() -> None:
+    # Every "gcode.*"/"validation.*" string literal in the validation sources is a code.
+    found: set[str] = set()
+    for path in VALIDATION.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"(gcode|validation)\.[a-z_0-9]+", node.value)
+            ):
+                found.add(node.value)
+    assert found <= CODES
+    for lang in i18n.LANGUAGES:
+        assert set(i18n.catalog(lang)) >= CODES, lang
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_every_template_renders(lang: str) -> None:
+    for code, template in i18n.catalog(lang).items():
+        names = set(re.findall(r"{(\w+)}", template))
+        assert names <= set(SAMPLE_PARAMS), (lang, code, names - set(SAMPLE_PARAMS))
+        text = i18n.message(code, lang, SAMPLE_PARAMS)
+        assert "{" not in text and text.strip(), (lang, code)
+
+
+def test_reason_message_in_three_languages() -> None:
+    reason = Reason(
+        "gcode.out_of_volume",
+        12,
+        {"axis": "X", "value": 300.0, "min": 0.0, "max": 250.0, "extreme": 300.0, "extreme_line": 12},
+    )
+    assert "X=300 mm" in reason.message("en") and "line 12" in reason.message("en")
+    assert "riga 12" in reason.message("it-IT")
+    assert "第 12 行" in reason.message("zh-Hans-CN")
+    assert reason.message("fr") == reason.message("en")
+    assert reason.to_dict("it")["message"] == reason.message("it")
+
+
+def test_language_pick_and_unknown_code() -> None:
+    assert i18n.pick_language("zh_CN") == "zh"
+    assert i18n.pick_language(None) == "en"
+    assert i18n.message("no.such.code", "it") == "no.such.code"
