@@ -168,7 +168,8 @@ class Estimator:
                     vj = math.sqrt(reach2)
                 if 2.0 * pvc * pvc - vi * vi - vj * vj <= 2.0 * a * pd:
                     # Inline of segment_time's common branch (the hot path of the whole scan).
-                    lane.total += pd / pvc + ((pvc - vi) ** 2 + (pvc - vj) ** 2) / (2.0 * a * pvc)
+                    ri, ro = pvc - vi, pvc - vj
+                    lane.total += pd / pvc + (ri * ri + ro * ro) / (2.0 * a * pvc)
                 else:
                     lane.total += segment_time(pd, vi, pvc, vj, a)
                 lane.entry = vj

@@ -293,9 +293,10 @@ class _Scanner:
                             extruding = False
                         d = sqrt(dx * dx + dy * dy + dz * dz)
                         if d > 0.0:
-                            est_move(d, feed, dx, dy, dz, abs(de), True)
+                            est_move(d, feed, dx, dy, dz, de if de >= 0.0 else -de, True)
                         elif de:
-                            est_move(abs(de), feed, 0.0, 0.0, 0.0, abs(de), False)
+                            de = de if de >= 0.0 else -de
+                            est_move(de, feed, 0.0, 0.0, 0.0, de, False)
                         continue
                 # The careful path: sync the local state out, interpret, read it back.
                 if not synced:

@@ -198,3 +198,19 @@ def test_multi_profile_part_size(write: Callable[..., Path], profiles: dict[str,
     assert results["prusa-mk3s"].ok
     assert codes(results["marlin-generic"]) == [("gcode.out_of_volume", 7)]
     assert codes(results["creality-ender3"]) == [("gcode.out_of_volume", 7)]
+
+
+def test_endless_line_stops_the_reader(write: Callable[..., Path], profiles: dict[str, Profile]) -> None:
+    from fabzone.validation.reader import MAX_LINE_BYTES
+
+    path = write(b"G28\n; " + b"x" * (MAX_LINE_BYTES + 10))
+    facts = scan_file(path)
+    assert [(r.code, r.line) for r in facts.file_reasons] == [("gcode.line_endless", 2)]
+    assert not check(facts, profiles["marlin-generic"]).ok
+
+
+def test_wrong_machine_kind(write: Callable[..., Path], profiles: dict[str, Profile]) -> None:
+    laser = profiles["marlin-generic"].model_copy(update={"kind": "laser", "id": "some-laser"})
+    result = check(scan_file(write(HEAD + "G1 X10\n" + TAIL)), laser)
+    assert codes(result) == [("gcode.wrong_kind", None)]
+    assert "laser" in result.reasons[0].message("en")
