@@ -334,7 +334,8 @@ class Interpreter:
             self.pe = (p["E"] or 0.0) * u
 
     def _hotend(self, word: str, p: Params, ln: int) -> None:
-        tool = int(p["T"]) if p.get("T") is not None else self.tool
+        t = p.get("T")
+        tool = int(t) if t is not None else self.tool
         target = self._targets(p, ln, self.hot_targets)
         if target is not None:
             self.hot_last[tool] = target
