@@ -40,6 +40,31 @@ EVENT_INTERVAL_S = 0.25
 DB_PROGRESS_INTERVAL_S = 1.0
 
 
+class Coalescer:
+    """Calls `fn` at most once per `interval` on the event loop, on the leading edge and once more at
+    the end of the interval if triggered meanwhile — so the last value is never left unsent."""
+
+    def __init__(self, interval: float, fn: Callable[[], None]) -> None:
+        self.interval = interval
+        self.fn = fn
+        self._last = -interval
+        self._handle: asyncio.TimerHandle | None = None
+
+    def trigger(self) -> None:
+        if self._handle is not None:
+            return
+        wait = self._last + self.interval - time.monotonic()
+        if wait <= 0:
+            self._fire()
+        else:
+            self._handle = asyncio.get_running_loop().call_later(wait, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._last = time.monotonic()
+        self.fn()
+
+
 class MachineCoordinator:
     def __init__(
         self,
@@ -68,9 +93,8 @@ class MachineCoordinator:
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self._stopping = False
-        self._last_event_at = 0.0
-        self._last_db_at = 0.0
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._status_events = Coalescer(EVENT_INTERVAL_S, self._publish_status)
+        self._progress_writes = Coalescer(DB_PROGRESS_INTERVAL_S, self._write_progress)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -179,21 +203,16 @@ class MachineCoordinator:
         self.driver_status = status
         if status.state == DriverState.ERROR and previous.state != DriverState.ERROR:
             self._spawn(self._machine_error(status.message or "firmware error"))
-        now = time.monotonic()
-        if status.job_id and now - self._last_db_at >= DB_PROGRESS_INTERVAL_S:
-            self._last_db_at = now
+        if status.job_id:
+            self._progress_writes.trigger()
+        self._status_events.trigger()
+
+    def _write_progress(self) -> None:
+        status = self.driver_status
+        if status.job_id:
             self._spawn(self._db(crud.update_progress, status.job_id, status.lines_acked, status.lines_total))
-        self._schedule_status_event()
 
-    def _schedule_status_event(self) -> None:
-        if self._flush_handle is not None or self._loop is None:
-            return
-        wait = max(0.0, self._last_event_at + EVENT_INTERVAL_S - time.monotonic())
-        self._flush_handle = self._loop.call_later(wait, self._flush_status_event)
-
-    def _flush_status_event(self) -> None:
-        self._flush_handle = None
-        self._last_event_at = time.monotonic()
+    def _publish_status(self) -> None:
         self.bus.publish("status", {"machine_id": self.machine_id, **self.live_status()})
 
     async def _machine_error(self, reason: str) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.gcode_samples import cura_ender3, prusa_mk3s, write
-from tests.support import Hub
+from tests.support import Hub, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -98,3 +99,40 @@ def test_reconnecting_page_gets_what_it_missed(hub: Hub, tmp_path: Path) -> None
     assert any(
         e["type"] == "job" and e["data"]["id"] == job_id and e["data"]["state"] == "completed" for e in replay
     )
+
+
+def test_pause_resume_cancel_and_emergency_stop(hub: Hub, tmp_path: Path) -> None:
+    long_print = write(tmp_path, "long.gcode", prusa_mk3s(layers=150))
+    job = hub.submit(long_print, name="long").json()
+    hub.wait_job(job["id"], {"running"}, timeout=30)
+    wait_until(lambda: (hub.job(job["id"])["lines_acked"] or 0) > 0, 20, what="progress")
+
+    assert hub.http.post(f"/api/jobs/{job['id']}/pause").status_code == 200
+    assert hub.job(job["id"])["state"] == "paused"
+    assert hub.machines()["printer-1"]["state"] == "paused"
+    time.sleep(1.5)  # progress is written once a second: let it settle, then check it holds still
+    held = hub.job(job["id"])["lines_acked"]
+    time.sleep(1.5)
+    assert hub.job(job["id"])["lines_acked"] == held
+    assert hub.http.post(f"/api/jobs/{job['id']}/resume").status_code == 200
+    wait_until(lambda: hub.job(job["id"])["lines_acked"] > held, 20, what="progress after resume")
+
+    assert hub.http.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    cancelled = hub.wait_job(job["id"], {"cancelled"}, timeout=30)
+    assert cancelled["machine_id"] == "printer-1"
+    assert hub.machines()["printer-1"]["state"] == "awaiting_clear"
+    assert hub.http.post("/api/machines/printer-1/clear").status_code == 200
+
+    second = hub.submit(long_print, name="estop").json()
+    hub.wait_job(second["id"], {"running"}, timeout=30)
+    assert hub.http.post("/api/machines/printer-1/estop").status_code == 200
+    # The driver ends the job as cancelled by a person (the firmware is halted: machine in error).
+    stopped = hub.wait_job(second["id"], {"cancelled", "failed", "interrupted"}, timeout=20)
+    assert stopped["state"] == "cancelled"
+    machine = wait_until(
+        lambda: (m := hub.machines()["printer-1"])["state"] == "error" and m, 10, what="error"
+    )
+    assert machine["state_reason"]
+    # Nothing starts on a machine in error; a technician resets it, then it waits for a clear bed.
+    assert hub.http.post("/api/machines/printer-1/reset").status_code == 200
+    assert hub.machines()["printer-1"]["state"] == "awaiting_clear"
