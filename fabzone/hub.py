@@ -57,7 +57,7 @@ class Hub:
             for machine in crud.list_machines(session):
                 if machine.id in self.coordinator_ids and machine.state == MachineState.IDLE:
                     crud.machine_offline(session, machine.id, "connecting")
-        if any(self.recovery.__dict__.values()):
+        if self.recovery.changed:
             log.info("recovered after an unclean stop: %s", self.recovery)
         for cfg in self.settings.machines:
             coordinator = MachineCoordinator(

@@ -302,10 +302,13 @@ class MarlinDriver(Driver):
                 if b"\n" not in pending:
                     continue
                 *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    text = raw.decode("utf-8", "replace").strip()
-                    if text:
-                        self._on_reply(parse_line(text))
+                replies = [parse_line(t) for raw in lines if (t := raw.decode("utf-8", "replace").strip())]
+                # One lock hold and one wake-up per chunk: the sender then refills the window with
+                # every slot these `ok`s freed in a single write.
+                with self._lock:
+                    for reply in replies:
+                        self._on_reply(reply)
+                    self._wake.notify()
         except (serial.SerialException, OSError, TypeError) as exc:
             # pyserial raises TypeError/AttributeError-ish errors when closed under a read.
             if not self._stop.is_set():
@@ -339,7 +342,6 @@ class MarlinDriver(Driver):
             else:
                 flow.on_other_line()
                 self._on_other(reply, now)
-            self._wake.notify()
 
     def _on_other(self, reply: Reply, now: float) -> None:
         if isinstance(reply, LineError):
@@ -458,7 +460,8 @@ class MarlinDriver(Driver):
         if self._ser is None or state in (DriverState.ERROR, DriverState.DISCONNECTED):
             self._flush_status(now, wake)
             return min(wake, default=None)
-        write = self._ser.write
+        out = bytearray()
+        write = out.extend
         flow = self.flow
         flow.check_stale(now)
         probe = flow.check_timeout(now)
@@ -476,6 +479,8 @@ class MarlinDriver(Driver):
         if self._job_id is not None and not self._paused and not self._control:
             self._feed_job(now, write)
         self._poll_temperature(now, write, wake)
+        if out:
+            self._ser.write(bytes(out))  # one write for the whole refill: fewer syscalls both sides
         self._flush_status(now, wake)
         if (deadline := flow.deadline()) is not None:
             wake.append(deadline)

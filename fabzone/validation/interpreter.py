@@ -329,7 +329,7 @@ class Interpreter:
                 setattr(self, "o" + a.lower(), 0.0)
             else:
                 setattr(self, "o" + a.lower(), pos - v * u)
-        self.unrecorded = True
+            self.unrecorded = True
         if p.get("E") is not None:
             self.pe = (p["E"] or 0.0) * u
 
