@@ -15,6 +15,18 @@ it does not wait for the sender and waits for the lock at most 50 ms (a single l
 
 Events are emitted with the lock held, in order; callbacks must return quickly (the hub's
 coordinator hops onto its event loop).
+
+Choices (see flow.py for the window, resend and lost-`ok` rules):
+* a job is `completed` when the `ok` of an M400 sent after its last line arrives: every line acked
+  and the planner drained, so the part is finished, not merely queued;
+* `lines_acked` is the highest job line acknowledged (Marlin runs lines in order), so a lost `ok`
+  recovered by a probe still counts;
+* `cancel()` ends the job at once; the few lines in flight still run, then the profile's cancel
+  commands; `emergency_stop()` ends it as `cancelled` ("emergency stop (M112)") with the machine in
+  ERROR; a later `start` (the board was reset) brings the driver back to IDLE;
+* without AUTOREPORT_TEMP, M105 is written unnumbered outside the window every status_interval_s;
+  its `ok T:` answer is recognised by the temperatures it carries and acks no line;
+* status snapshots for progress and temperatures are coalesced to at most one per 0.1 s.
 """
 
 from __future__ import annotations

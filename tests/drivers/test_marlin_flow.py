@@ -205,3 +205,42 @@ def test_reset_restarts_numbering() -> None:
     f.reset()
     assert f.idle and f.next_number == 1
     assert f.send("M155 S2", 0, 0.0) == numbered_line(1, "M155 S2")
+
+
+def test_ignored_stale_request_becomes_a_rewind_without_progress() -> None:
+    # The stale line's error also flushed the fresh copies that had already arrived: nothing more
+    # comes, so after the grace period the ignored request is honoured after all.
+    f = flow(resend_grace_s=0.1)
+    fill(f, 3)
+    f.on_resend(1, CS, 1.0)
+    f.on_ok(1.0)
+    while f.next_resend(1.0):
+        pass
+    assert f.on_resend(1, LN, 1.01)[0] is ResendOutcome.STALE
+    f.on_ok(1.01)
+    assert f.deadline() == pytest.approx(1.11)
+    assert not f.check_stale(1.05)
+    assert f.check_stale(1.12)
+    assert f.resend_pending and f.rewinds == 2
+
+
+def test_progress_after_a_stale_request_cancels_the_grace_rewind() -> None:
+    f = flow(resend_grace_s=0.1)
+    fill(f, 3)
+    f.on_resend(1, CS, 1.0)
+    f.on_ok(1.0)
+    while f.next_resend(1.0):
+        pass
+    f.on_resend(1, LN, 1.01)
+    f.on_ok(1.01)
+    assert f.on_ok(1.02).number == 1  # type: ignore[union-attr]  # the fresh N1 was taken
+    assert not f.check_stale(1.5)
+
+
+def test_foreign_ok_acks_nothing() -> None:
+    f = flow()
+    fill(f, 2)
+    f.expect_foreign_ok()  # a damaged line ran as an unknown command
+    assert f.on_ok(1.0) is None
+    assert f.on_ok(1.0).number == 1  # type: ignore[union-attr]
+    assert f.resend_sends_ok is None  # taught nothing about the Resend style
