@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
+from fabzone import i18n
 from fabzone.hub import Hub
-
-LANGUAGES = ("en", "it", "zh")
 
 
 def get_hub(request: Request) -> Hub:
@@ -25,10 +24,10 @@ def get_session(hub: Annotated[Hub, Depends(get_hub)]) -> Iterator[Session]:
 def pick_language(explicit: str | None, accept_language: str | None) -> str:
     """`it`, `zh` or `en`: the form field wins, then the browser's Accept-Language."""
     for candidate in [explicit or "", *(accept_language or "").split(",")]:
-        tag = candidate.split(";")[0].strip().lower()[:2]
-        if tag in LANGUAGES:
-            return tag
-    return "en"
+        base = candidate.split(";")[0].strip().replace("_", "-").split("-")[0].lower()
+        if base in i18n.LANGUAGES:
+            return base
+    return i18n.DEFAULT_LANGUAGE
 
 
 def request_language(request: Request) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, pick_language
 from fabzone.api.upload import UploadError, receive_upload
@@ -62,7 +63,7 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
     except BaseException:
         incoming.discard()
         raise
-    file_name = upload.file_name or "job.gcode"
+    file_name = upload.file_name or "unnamed.gcode"
     with hub.session() as session:
         job = crud.create_job(
             session,
@@ -142,7 +143,10 @@ async def pause_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
     job, coordinator = await _on_machine(hub, job_ref, lang)
     if job.state != JobState.RUNNING:
         raise api_error(409, "job.not_running", lang, state=job.state)
-    await coordinator.pause()
+    try:
+        await coordinator.pause()
+    except DriverError:
+        raise api_error(409, "machine.offline", lang, machine=job.machine_id) from None
     return {"ok": True}
 
 
@@ -151,7 +155,10 @@ async def resume_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]
     job, coordinator = await _on_machine(hub, job_ref, lang)
     if job.state != JobState.PAUSED:
         raise api_error(409, "job.not_paused", lang, state=job.state)
-    await coordinator.resume()
+    try:
+        await coordinator.resume()
+    except DriverError:
+        raise api_error(409, "machine.offline", lang, machine=job.machine_id) from None
     return {"ok": True}
 
 
@@ -168,8 +175,11 @@ async def cancel_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]
                 raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
             hub.bus.publish("job", job_public(job))
             return {"ok": True, "state": job.state}
-    _, coordinator = await _on_machine(hub, job_ref, lang)
-    await coordinator.cancel()
+    job, coordinator = await _on_machine(hub, job_ref, lang)
+    try:
+        await coordinator.cancel()
+    except DriverError:
+        raise api_error(409, "machine.offline", lang, machine=job.machine_id) from None
     return {"ok": True, "state": "cancelling"}
 
 

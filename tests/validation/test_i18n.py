@@ -31,7 +31,15 @@ SAMPLE_PARAMS = {
     "extreme_line": 40,
     "code": "gcode.not_gcode",
     "count": 3,
+    "profile": "bambu-x1",
+    "known": "prusa-mk3s, creality-ender3",
+    "job": "ABC234",
+    "state": "queued",
+    "current": "queued",
+    "target": "running",
+    "machine": "mk3s-1",
 }
+API = VALIDATION.parent / "api"
 
 
 def test_catalogs_have_the_same_keys() -> None:
@@ -53,6 +61,22 @@ def test_every_emitted_code_is_in_the_catalogs() -> None:
     assert found <= CODES
     for lang in i18n.LANGUAGES:
         assert set(i18n.catalog(lang)) >= CODES, lang
+
+
+def test_every_api_error_code_is_in_the_catalogs() -> None:
+    # api_error(status, "code", ...) and UploadError("code", ...): the pages translate these codes.
+    found: set[str] = set()
+    for path in API.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"(job|machine|upload)\.[a-z_]+", node.value)
+            ):
+                found.add(node.value)
+    assert {"job.rejected", "upload.too_large", "machine.offline"} <= found
+    for lang in i18n.LANGUAGES:
+        assert found <= set(i18n.catalog(lang)), (lang, found - set(i18n.catalog(lang)))
 
 
 @pytest.mark.parametrize("lang", i18n.LANGUAGES)
