@@ -62,14 +62,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if not args.watch:
             return 0
         state = job["state"]
+        shown = ""
         while state not in FINAL:
             time.sleep(0.5)
             job = http.get(f"/api/jobs/{job['id']}").json()
             if job["state"] != state:
                 print(f"\n{job['state']}" + (f" on {job['machine_id']}" if job.get("machine_id") else ""))
                 state = job["state"]
-            if state in ("running", "paused"):
-                print("\r" + _bar(job.get("progress") or 0.0), end="", flush=True)
+            bar = _bar(job.get("progress") or 0.0)
+            if state in ("running", "paused") and bar != shown:
+                print("\r" + bar, end="", flush=True)
+                shown = bar
         print(f"\n{state}" + (f": {job['error']}" if job.get("error") else ""))
         return 0 if state == "completed" else 1
 
