@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.gcode_samples import cura_ender3, prusa_mk3s, write
-from tests.support import Hub, wait_until
+from tests.support import ROOT, Hub, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -136,3 +138,29 @@ def test_pause_resume_cancel_and_emergency_stop(hub: Hub, tmp_path: Path) -> Non
     # Nothing starts on a machine in error; a technician resets it, then it waits for a clear bed.
     assert hub.http.post("/api/machines/printer-1/reset").status_code == 200
     assert hub.machines()["printer-1"]["state"] == "awaiting_clear"
+
+
+def test_command_line_submit_watch_and_tables(hub: Hub) -> None:
+    fabzone = str(Path(sys.executable).with_name("fabzone"))
+    sample = ROOT / "tests" / "data" / "gcode" / "prusa_mk3s_cube.gcode"
+    done = subprocess.run(
+        [fabzone, "submit", str(sample), "--hub", hub.url, "--name", "Cubo", "--watch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ticket" in done.stdout and done.stdout.rstrip().endswith("completed")
+    machines = subprocess.run(
+        [fabzone, "machines", "--hub", hub.url], capture_output=True, text=True, timeout=30
+    )
+    assert "printer-1" in machines.stdout and "awaiting_clear" in machines.stdout
+    jobs = subprocess.run([fabzone, "jobs", "--hub", hub.url], capture_output=True, text=True, timeout=30)
+    assert "Cubo" in jobs.stdout and "completed" in jobs.stdout
+    rejected = subprocess.run(
+        [fabzone, "submit", str(ROOT / "README.md"), "--hub", hub.url, "--language", "it"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert rejected.returncode == 1 and "non è un comando G-code" in rejected.stderr
