@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/bench_marlin_stream.py [--lines 20000] [--skip-motion]
 
-(a) no motion, no baud limit: lines/s (target: driver >= 1.5x naive);
-(b) 115200 baud, no motion: lines/s as a share of what the wire carries (target >= 95 %);
-(c) 250000 baud, moves needing ~90 % of the wire time: planner starvation (target < 1 %);
-(d) 1 % of lines corrupted: every line executed exactly once, resend count;
+(a) no motion, no baud limit: lines/s (target: driver >= 1.5x naive), simulator in a subprocess;
+(b) 115200 baud, no motion: lines/s as a share of what the wire carries (target >= 95 %), in-process;
+(c) 250000 baud, moves needing ~90 % of the wire time: planner starvation (target < 1 %), simulator
+    in a subprocess that reports its stats;
+(d) 1 % of lines corrupted: every line executed exactly once, resend count (simulator in-process);
 CPU: the driver process's CPU seconds per 10,000 lines during (a), the simulator in a subprocess
 (`python -m drivers.sim marlin`) so that `time.process_time()` counts the driver's threads alone.
 """
@@ -13,6 +14,7 @@ CPU: the driver process's CPU seconds per 10,000 lines during (a), the simulator
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -157,6 +159,40 @@ def in_subprocess(profile: Profile, fn):  # type: ignore[no-untyped-def]
         proc.wait(timeout=10)
 
 
+# A simulator in its own process that reports its stats when told to: for (c), so that its wire and
+# planner timing never waits on this process's GIL.
+_SIM_CHILD = """
+import dataclasses, json, sys
+from drivers.profiles import get_profile
+from drivers.sim.marlin import MarlinSimulator
+sim = MarlinSimulator(get_profile(sys.argv[1]), motion=True, baud=int(sys.argv[2]))
+print(sim.start(), flush=True)
+sys.stdin.readline()
+print(json.dumps(dataclasses.asdict(sim.stats)), flush=True)
+sim.stop()
+"""
+
+
+def stats_subprocess(profile: Profile, baud: int, fn) -> tuple[object, dict[str, float]]:  # type: ignore[no-untyped-def]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SIM_CHILD, profile.id, str(baud)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        result = fn(proc.stdout.readline().strip())
+        proc.stdin.write("stats\n")
+        proc.stdin.flush()
+        stats = json.loads(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    return result, stats
+
+
 def driver_with_cpu(profile: Profile, port: str, path: Path) -> tuple[Run, float]:
     """The driver's run and this process's CPU seconds per 10,000 lines during it."""
     cpu0 = time.process_time()
@@ -214,12 +250,9 @@ def main() -> None:
         write_job(moving, args.lines, feed)
 
         def starvation(runner):  # type: ignore[no-untyped-def]
-            def go(sim: MarlinSimulator, port: str) -> str:
-                run = runner(port)
-                idle = sim.stats.planner_idle_s
-                return f"{idle / run.seconds:.2%} ({idle:.2f} s of {run.seconds:.1f} s)"
-
-            return with_sim(profile, go, motion=True, baud=250000)
+            run, stats = stats_subprocess(profile, 250000, runner)
+            idle = stats["planner_idle_s"]
+            return f"{idle / run.seconds:.2%} ({idle:.2f} s of {run.seconds:.1f} s)"
 
         rows.append(
             (
