@@ -63,6 +63,16 @@ class Flow(_Strict):
     max_command_chars: int = Field(ge=16, description="Marlin MAX_CMD_SIZE-1 / GRBL LINE_BUFFER_SIZE-1")
     ok_timeout_s: float = Field(default=10.0, gt=0, description="no ok for the oldest line in flight")
     status_interval_s: float = Field(default=2.0, gt=0)
+    # How lines are kept in flight: Marlin's ok window (bufsize lines within the RX buffer), GRBL's
+    # character counting (bytes within the RX buffer), or one line per ok (GRBL's fallback).
+    streaming: Literal["window", "char_count", "send_response"] = "window"
+
+
+class Laser(_Strict):
+    """What a laser's firmware must be set to before a job may run (GRBL `$32`, `$30`)."""
+
+    mode_required: bool = True  # $32=1: the beam is off while the head stops (GRBL laser mode)
+    air_assist: bool = False  # M7/M8 drive the air pump
 
 
 class Commands(_Strict):
@@ -91,6 +101,13 @@ class Profile(_Strict):
     flow: Flow
     commands: Commands
     errors: Errors = Errors()
+    laser: Laser | None = None
+
+    @model_validator(mode="after")
+    def _laser_fields(self) -> Profile:
+        if self.kind == "laser" and (self.laser is None or self.limits.laser_s_max is None):
+            raise ValueError("a laser profile needs a [laser] section and limits.laser_s_max ($30)")
+        return self
 
     @property
     def forbidden(self) -> frozenset[str]:
