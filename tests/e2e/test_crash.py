@@ -18,7 +18,8 @@ ON_MACHINE = {"starting", "running", "paused"}
 
 
 @pytest.fixture
-def fleet(tmp_path: Path):  # type: ignore[no-untyped-def]
+def fleet(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """Two simulated MK3S and a fleet file; the database is SQLite or a fresh PostgreSQL schema."""
     # The simulators are separate processes, like real printers: they outlive the hub.
     sims = [SimProcess("prusa-mk3s", tmp_path, f"sim{i}", "--speed", "60") for i in range(2)]
     config = tmp_path / "fabzone.toml"
@@ -27,7 +28,9 @@ def fleet(tmp_path: Path):  # type: ignore[no-untyped-def]
         f'port = "{sim.port}"\nprofile = "prusa-mk3s"\n'
         for i, sim in enumerate(sims)
     )
-    config.write_text(f'[hub]\ndata_dir = "{tmp_path / "data"}"\n\n{machines}', encoding="utf-8")
+    config.write_text(
+        f'[hub]\ndata_dir = "{tmp_path / "data"}"\ndatabase_url = "{db_url}"\n\n{machines}', encoding="utf-8"
+    )
     yield config
     for sim in sims:
         sim.stop()
