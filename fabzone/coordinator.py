@@ -24,7 +24,7 @@ from drivers.base import (
     JobEnded,
     StatusChanged,
 )
-from drivers.profiles import Profile
+from drivers.profiles import Profile, ProfileError, get_profile
 from fabzone import crud
 from fabzone.config import MachineConfig
 from fabzone.events import EventBus
@@ -317,11 +317,19 @@ class MachineCoordinator:
             self.bus.publish("job", job_public(job))
 
 
+def _profile_kind(profile_id: str) -> str | None:
+    try:
+        return get_profile(profile_id).kind
+    except ProfileError:
+        return None  # a machine row whose profile file was removed
+
+
 def machine_public(machine: Machine) -> dict[str, Any]:
     return {
         "id": machine.id,
         "name": machine.name,
         "profile": machine.profile_id,
+        "kind": _profile_kind(machine.profile_id),
         "state": MachineState(machine.state).value,
         "state_reason": machine.state_reason,
         "current_job_id": machine.current_job_id,
@@ -336,6 +344,8 @@ def job_public(job: Job) -> dict[str, Any]:
         "display_name": job.display_name,
         "maker_name": job.maker_name,
         "file_name": job.file_name,
+        "kind": job.kind,
+        "language": job.language,
         "state": JobState(job.state).value,
         "machine_id": job.machine_id,
         "progress": job.progress,
