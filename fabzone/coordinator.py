@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,12 +23,14 @@ from drivers.base import (
     JobEnded,
     StatusChanged,
 )
-from drivers.profiles import Profile, ProfileError, get_profile
+from drivers.profiles import Profile
 from fabzone import crud
+from fabzone.coalesce import Coalescer
 from fabzone.config import MachineConfig
 from fabzone.events import EventBus
 from fabzone.models import Job, Machine
 from fabzone.states import JobState, MachineState
+from fabzone.views import job_public, machine_public
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,31 +39,6 @@ T = TypeVar("T")
 # gets the acknowledged line count once a second, which is what a crash leaves behind.
 EVENT_INTERVAL_S = 0.25
 DB_PROGRESS_INTERVAL_S = 1.0
-
-
-class Coalescer:
-    """Calls `fn` at most once per `interval` on the event loop, on the leading edge and once more at
-    the end of the interval if triggered meanwhile — so the last value is never left unsent."""
-
-    def __init__(self, interval: float, fn: Callable[[], None]) -> None:
-        self.interval = interval
-        self.fn = fn
-        self._last = -interval
-        self._handle: asyncio.TimerHandle | None = None
-
-    def trigger(self) -> None:
-        if self._handle is not None:
-            return
-        wait = self._last + self.interval - time.monotonic()
-        if wait <= 0:
-            self._fire()
-        else:
-            self._handle = asyncio.get_running_loop().call_later(wait, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._last = time.monotonic()
-        self.fn()
 
 
 class MachineCoordinator:
@@ -315,47 +291,6 @@ class MachineCoordinator:
     def _publish_job(self, job: Job | None) -> None:
         if job is not None:
             self.bus.publish("job", job_public(job))
-
-
-def _profile_kind(profile_id: str) -> str | None:
-    try:
-        return get_profile(profile_id).kind
-    except ProfileError:
-        return None  # a machine row whose profile file was removed
-
-
-def machine_public(machine: Machine) -> dict[str, Any]:
-    return {
-        "id": machine.id,
-        "name": machine.name,
-        "profile": machine.profile_id,
-        "kind": _profile_kind(machine.profile_id),
-        "state": MachineState(machine.state).value,
-        "state_reason": machine.state_reason,
-        "current_job_id": machine.current_job_id,
-        "bed_clear": machine.bed_clear,
-    }
-
-
-def job_public(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "ticket": job.ticket,
-        "display_name": job.display_name,
-        "maker_name": job.maker_name,
-        "file_name": job.file_name,
-        "kind": job.kind,
-        "language": job.language,
-        "state": JobState(job.state).value,
-        "machine_id": job.machine_id,
-        "progress": job.progress,
-        "lines_acked": job.lines_acked,
-        "lines_total": job.lines_total,
-        "error_code": job.error_code,
-        "error": job.error,
-        "created_at": job.created_at.isoformat() if job.created_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
 
 
 OnAssigned = Callable[[Job, Machine], Awaitable[None]]

@@ -12,12 +12,12 @@ from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, pick_language
 from fabzone.api.upload import UploadError, receive_upload
-from fabzone.coordinator import job_public
 from fabzone.filestore import TooLarge
 from fabzone.hub import Hub
 from fabzone.i18n import message
 from fabzone.states import JOB_ON_MACHINE, JobState, TransitionError
 from fabzone.validation import validate
+from fabzone.views import job_public
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 

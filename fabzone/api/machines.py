@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
-from fabzone.coordinator import MachineCoordinator, machine_public
+from fabzone.coordinator import MachineCoordinator
 from fabzone.hub import Hub
 from fabzone.states import MachineState, TransitionError
+from fabzone.views import machine_public
 
 router = APIRouter(prefix="/api/machines", tags=["machines"])
 
