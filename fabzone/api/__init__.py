@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from fabzone.api import events, jobs, machines
+from fabzone.api import events, jobs, machines, pages
 from fabzone.config import Settings
 from fabzone.hub import Hub
-
-WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
@@ -43,11 +38,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         online = sum(1 for c in hub.coordinators.values() if c.online)
         return {"status": "ok", "machines": len(hub.coordinators), "online": online, "seq": hub.bus.seq}
 
-    if WEB_DIR.is_dir():
-        app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
-
-        @app.get("/", include_in_schema=False)
-        def index() -> FileResponse:
-            return FileResponse(WEB_DIR / "index.html")
+    pages.mount(app)
 
     return app
