@@ -57,6 +57,9 @@ class HubConfig(_Strict):
     database_url: str | None = None  # default: SQLite in data_dir
     max_upload_mb: float = Field(default=100, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # A laser job assigned to a laser waits this long for a technician to arm it, then goes back to
+    # the queue.
+    arm_timeout_s: float = Field(default=300, gt=0)
 
 
 class Settings(_Strict):

@@ -25,6 +25,7 @@ from drivers.base import (
 )
 from drivers.profiles import Profile
 from fabzone import crud
+from fabzone.arming import ArmingGate
 from fabzone.coalesce import Coalescer
 from fabzone.config import MachineConfig
 from fabzone.events import EventBus
@@ -41,6 +42,10 @@ EVENT_INTERVAL_S = 0.25
 DB_PROGRESS_INTERVAL_S = 1.0
 
 
+class NotAwaitingArm(DriverError):
+    """`arm` on a machine that has no job waiting to be armed."""
+
+
 class MachineCoordinator:
     def __init__(
         self,
@@ -52,7 +57,10 @@ class MachineCoordinator:
         poke_scheduler: Callable[[], None],
         *,
         backoff: tuple[float, float] = (0.5, 30.0),
+        arm_timeout_s: float = 300.0,
     ) -> None:
+        self.arm_timeout_s = arm_timeout_s
+        self.arming: ArmingGate | None = None
         self.config = config
         self.profile = profile
         self.engine = engine
@@ -215,14 +223,52 @@ class MachineCoordinator:
 
     async def run_job(self, job: Job, machine: Machine) -> None:
         """The scheduler claimed `job` for this machine (both `starting`). The job is `running` in the
-        database before the first byte goes out, so a crash in between leaves it safely re-queueable."""
-        driver = self.driver
-        if driver is None or not self.online:
+        database before the first byte goes out, so a crash in between leaves it safely re-queueable.
+        A laser first waits, still `starting`, for a technician to arm it (in a task of its own: the
+        scheduler must not wait for a person)."""
+        if self.driver is None or not self.online or self.driver_status.state == DriverState.ERROR:
+            offline = self.driver is None or not self.online
             back = await self._db(
-                crud.return_to_queue, job.id, reason="machine offline", machine_state=MachineState.OFFLINE
+                crud.return_to_queue,
+                job.id,
+                reason="machine offline" if offline else (self.driver_status.message or "machine error"),
+                machine_state=MachineState.OFFLINE if offline else MachineState.ERROR,
             )
             self._publish_job(back)
             return
+        if self.profile.kind == "laser":
+            self._spawn(self._arm_then_start(job))
+        else:
+            await self._start(job)
+
+    async def _arm_then_start(self, job: Job) -> None:
+        gate = ArmingGate(job.id, self.arm_timeout_s)
+        self.arming = gate
+        self._publish_machine(await self._db(crud.get_machine, self.machine_id))
+        outcome = await gate.wait()
+        self.arming = None
+        if outcome == "armed":
+            await self._start(job)
+            return
+        if outcome == "timeout":
+            log.info(
+                "%s: job %s not armed within %.0f s: back to the queue",
+                self.machine_id,
+                job.id,
+                self.arm_timeout_s,
+            )
+            back = await self._db(crud.return_to_queue, job.id, reason="not armed in time")
+        else:
+            # Cancelled or emergency-stopped before the first byte: nothing was made.
+            back = await self._db(
+                crud.transition_job, job.id, JobState.CANCELLED, detail={"reason": "stopped before arming"}
+            )
+        self._publish_job(back)
+        self._publish_machine(await self._db(crud.get_machine, self.machine_id))
+        self._poke()
+
+    async def _start(self, job: Job) -> None:
+        driver = self._require_driver()
         job = await self._db(crud.transition_job, job.id, JobState.RUNNING)
         machine = await self._db(crud.get_machine, self.machine_id)
         self.job_id = job.id
@@ -234,6 +280,23 @@ class MachineCoordinator:
         except DriverError as exc:
             log.error("%s: could not start job %s: %s", self.machine_id, job.id, exc)
             await self._on_job_ended(JobEnded(job.id, "interrupted", 0, f"could not start: {exc}"))
+
+    def arm(self) -> None:
+        """A technician at the laser confirms: operator present, lid closed, extraction on."""
+        if self.arming is None:
+            raise NotAwaitingArm(self.machine_id)
+        self.arming.arm()
+
+    async def unlock(self) -> None:
+        """After an alarm (GRBL `$X`): the firmware takes commands again; the bed still needs a look."""
+        driver = self._require_driver()
+        unlock = getattr(driver, "unlock", None)
+        if unlock is not None:
+            await asyncio.to_thread(unlock)
+        machine = await self._db(crud.get_machine, self.machine_id)
+        if machine is not None and machine.state == MachineState.ERROR:
+            machine = await self._db(crud.set_machine_state, self.machine_id, MachineState.AWAITING_CLEAR)
+        self._publish_machine(machine)
 
     def _require_job(self) -> str:
         if self.job_id is None:
@@ -261,11 +324,16 @@ class MachineCoordinator:
         await self._job_transition(job_id, JobState.RUNNING)
 
     async def cancel(self) -> None:
+        if self.arming is not None:
+            self.arming.abort()  # nothing was sent yet
+            return
         # The driver reports JobEnded(cancelled) once the firmware has the cancel commands.
         await asyncio.to_thread(self._require_driver().cancel)
 
     def emergency_stop(self) -> None:
         """Straight to the driver, on the caller's thread: no queue, no database first."""
+        if self.arming is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.arming.abort)
         self._require_driver().emergency_stop()
 
     # -- what the API and the pages see ------------------------------------------------------------
@@ -282,6 +350,7 @@ class MachineCoordinator:
             "temperatures": {k: {"actual": t.actual, "target": t.target} for k, t in s.temperatures.items()},
             "message": s.message,
             "firmware": s.firmware,
+            "arming": self.arming.public() if self.arming else None,
         }
 
     def _publish_machine(self, machine: Machine | None) -> None:

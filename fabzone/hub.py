@@ -67,6 +67,7 @@ class Hub:
                 self.bus,
                 self.files.path_for,
                 self.scheduler.poke,
+                arm_timeout_s=self.settings.hub.arm_timeout_s,
             )
             self.coordinators[cfg.id] = coordinator
             await coordinator.start()

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from fabzone.api import events, jobs, machines, pages
+from fabzone.api import events, jobs, lasers, machines, pages
 from fabzone.config import Settings
 from fabzone.hub import Hub
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.state.hub = hub
     app.include_router(jobs.router)
     app.include_router(machines.router)
+    app.include_router(lasers.router)
     app.include_router(events.router)
 
     @app.get("/api/health", tags=["health"])

@@ -77,6 +77,8 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
             analysis=analysis.to_dict() | {"estimates_s": {pid: _estimate(results[pid]) for pid in fits}},
             candidate_profiles=fits,
             requested_profile=upload.fields.get("profile") or None,
+            # A laser job waits for a technician's approval before it is queued.
+            initial_state=JobState.PENDING_APPROVAL if candidates[0].kind == "laser" else JobState.QUEUED,
         )
     body = job_public(job)
     hub.bus.publish("job", body)

@@ -1,0 +1,81 @@
+"""Laser safety endpoints: approve or reject a laser job, arm a laser at the machine, unlock after an alarm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from drivers.base import DriverError
+from fabzone import crud
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
+from fabzone.coordinator import NotAwaitingArm
+from fabzone.states import TransitionError
+from fabzone.views import job_public, machine_public
+
+router = APIRouter(tags=["lasers"])
+
+
+class RejectBody(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+@router.post("/api/jobs/{job_ref}/approve")
+def approve_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+    """A technician looked at a laser job (material, design) and lets it into the queue."""
+    job = crud.get_job(session, job_ref)
+    if job is None:
+        raise api_error(404, "job.not_found", lang, job=job_ref)
+    try:
+        job = crud.approve_job(session, job.id)
+    except TransitionError as exc:
+        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    hub.bus.publish("job", job_public(job))
+    hub.job_queued()
+    return job_public(job)
+
+
+@router.post("/api/jobs/{job_ref}/reject")
+def reject_job(
+    job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, body: RejectBody | None = None
+) -> dict[str, Any]:
+    """The maker sees the reason on the ticket page."""
+    job = crud.get_job(session, job_ref)
+    if job is None:
+        raise api_error(404, "job.not_found", lang, job=job_ref)
+    try:
+        job = crud.reject_job(session, job.id, (body.reason if body else "") or None)
+    except TransitionError as exc:
+        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    hub.bus.publish("job", job_public(job))
+    return job_public(job)
+
+
+@router.post("/api/machines/{machine_id}/arm")
+async def arm_laser(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+    """At the machine: operator present, lid closed, extraction on. Only now does the job's first byte go
+    out."""
+    coordinator = hub.coordinators.get(machine_id)
+    if coordinator is None:
+        raise api_error(404, "machine.not_found", lang, machine=machine_id)
+    try:
+        coordinator.arm()  # async route: on the hub's loop, where the gate's event lives
+    except NotAwaitingArm:
+        raise api_error(409, "machine.not_awaiting_arm", lang, machine=machine_id) from None
+    return {"ok": True}
+
+
+@router.post("/api/machines/{machine_id}/unlock")
+async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+    """After an alarm: GRBL `$X`; the machine then waits for its bed to be checked and cleared."""
+    coordinator = hub.coordinators.get(machine_id)
+    if coordinator is None:
+        raise api_error(404, "machine.not_found", lang, machine=machine_id)
+    try:
+        await coordinator.unlock()
+    except DriverError:
+        raise api_error(409, "machine.offline", lang, machine=machine_id) from None
+    with hub.session() as session:
+        machine = crud.get_machine(session, machine_id)
+    return machine_public(machine) if machine else {"ok": True}
