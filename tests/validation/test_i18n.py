@@ -47,33 +47,30 @@ def test_catalogs_have_the_same_keys() -> None:
     assert keys["it"] == keys["en"] == keys["zh"]
 
 
-def test_every_emitted_code_is_in_the_catalogs() -> None:
-    # Every "gcode.*"/"validation.*" string literal in the validation sources is a code.
+def code_literals(folder: Path, pattern: str) -> set[str]:
+    """Every string literal in the folder's modules that looks like a message code."""
     found: set[str] = set()
-    for path in VALIDATION.glob("*.py"):
+    for path in folder.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Constant)
                 and isinstance(node.value, str)
-                and re.fullmatch(r"(gcode|validation)\.[a-z_0-9]+", node.value)
+                and re.fullmatch(pattern, node.value)
             ):
                 found.add(node.value)
-    assert found <= CODES
+    return found
+
+
+def test_every_emitted_code_is_in_the_catalogs() -> None:
+    # Every "gcode.*"/"validation.*" string literal in the validation sources is a code.
+    assert code_literals(VALIDATION, r"(gcode|validation)\.[a-z_0-9]+") <= CODES
     for lang in i18n.LANGUAGES:
         assert set(i18n.catalog(lang)) >= CODES, lang
 
 
 def test_every_api_error_code_is_in_the_catalogs() -> None:
     # api_error(status, "code", ...) and UploadError("code", ...): the pages translate these codes.
-    found: set[str] = set()
-    for path in API.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Constant)
-                and isinstance(node.value, str)
-                and re.fullmatch(r"(job|machine|upload)\.[a-z_]+", node.value)
-            ):
-                found.add(node.value)
+    found = code_literals(API, r"(job|machine|upload|auth)\.[a-z_]+")
     assert {"job.rejected", "upload.too_large", "machine.offline"} <= found
     for lang in i18n.LANGUAGES:
         assert found <= set(i18n.catalog(lang)), (lang, found - set(i18n.catalog(lang)))

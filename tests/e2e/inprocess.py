@@ -1,0 +1,34 @@
+"""A hub served by uvicorn in a thread of the test process, so a test can look inside its simulators."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+
+from fabzone.api import create_app
+from fabzone.config import build_settings
+from tests.support import free_port, wait_until
+
+
+@contextmanager
+def serve_hub(config: dict[str, Any], name: str = "test") -> Iterator[httpx.Client]:
+    """Yields an HTTP client for the hub described by `config` (the fleet file's structure)."""
+    settings = build_settings(config, name)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, 30, what="the hub to start")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
