@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
-from fabzone import client
+from fabzone import cli_tokens, client
+from fabzone.auth import TokenError
 from fabzone.config import ConfigError, Settings, build_settings, load_settings
 
 DEMO_PROFILES = ["prusa-mk3s", "creality-ender3", "marlin-generic"]
@@ -40,9 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from drivers.sim.marlin import MarlinSimulator
-
     from drivers.profiles import get_profile
+    from drivers.sim.marlin import MarlinSimulator
 
     sims = []
     machines = []
@@ -69,7 +70,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         },
         "demo",
     )
+    try:
+        token = cli_tokens.demo_token(settings, args.tech_token or os.environ.get("FABZONE_DEMO_TECH_TOKEN"))
+    except TokenError as exc:
+        print(f"fabzone: {exc}", file=sys.stderr)
+        return 2
     print(f"fabzone demo: http://{args.host}:{args.port}/  (data in {data_dir.resolve()})")
+    print(f"technician token: {token}  (log in at http://{args.host}:{args.port}/tech)", flush=True)
     try:
         _run(settings)
     finally:
@@ -90,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--sim-speed", type=float, default=10.0, help="simulated time runs this many times faster"
     )
+    demo.add_argument(
+        "--tech-token",
+        help="use this technician token (default: env FABZONE_DEMO_TECH_TOKEN, else a new one)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     serve = sub.add_parser("serve", help="the hub for the fleet in a config file")
@@ -99,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     client.add_commands(sub)
+    cli_tokens.add_commands(sub)
     return parser
 
 

@@ -57,6 +57,13 @@ class HubConfig(_Strict):
     database_url: str | None = None  # default: SQLite in data_dir
     max_upload_mb: float = Field(default=100, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Job submissions per client address per window (0: no limit); technicians are exempt.
+    submit_per_minute: int = Field(default=10, ge=0)
+    submit_window_s: float = Field(default=60, gt=0)  # the window; shorter only in tests
+    # The address makers' phones reach the hub at (the ticket QR code); default: the request's own.
+    public_url: str | None = None
+    # Events queued per WebSocket client before it counts as too slow and is dropped.
+    ws_queue_size: int = Field(default=1000, ge=1)
     # A laser job assigned to a laser waits this long for a technician to arm it, then goes back to
     # the queue.
     arm_timeout_s: float = Field(default=300, gt=0)

@@ -31,6 +31,7 @@ from fabzone.config import MachineConfig
 from fabzone.events import EventBus
 from fabzone.models import Job, Machine
 from fabzone.states import JobState, MachineState
+from fabzone.telemetry import TemperatureHistory
 from fabzone.views import job_public, machine_public
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class MachineCoordinator:
         self._backoff = backoff
         self.driver: Driver | None = None
         self.driver_status = DriverStatus()
+        self.temperature_history = TemperatureHistory()
         self.online = False
         self.job_id: str | None = None
         self._db_lock = asyncio.Lock()
@@ -185,6 +187,7 @@ class MachineCoordinator:
     def _on_status(self, status: DriverStatus) -> None:
         previous = self.driver_status
         self.driver_status = status
+        self.temperature_history.add(status.temperatures)
         if status.state == DriverState.ERROR and previous.state != DriverState.ERROR:
             self._spawn(self._machine_error(status.message or "firmware error"))
         if status.job_id:

@@ -105,8 +105,16 @@ def _v1_create_all(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
+def _v2_tokens_and_maker_secret(conn: Connection) -> None:
+    from fabzone.models import Token
+
+    Token.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+    conn.execute(text("ALTER TABLE job ADD COLUMN maker_secret_hash VARCHAR(64)"))
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _v1_create_all),
+    (2, "technician tokens; job.maker_secret_hash", _v2_tokens_and_maker_secret),
 ]
 
 SCHEMA_VERSION_DDL = (

@@ -47,6 +47,7 @@ class EventBus:
         self._subscribers: set[Subscriber] = set()
         self._queue_size = queue_size
         self.published = 0
+        self.sent = 0  # events written to WebSocket clients (counted by the endpoint)
         self.dropped_clients = 0
 
     @property

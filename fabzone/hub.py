@@ -27,7 +27,7 @@ class Hub:
         settings.hub.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = db.create_db_engine(settings.database_url)
         self.files = FileStore(settings.files_dir)
-        self.bus = EventBus()
+        self.bus = EventBus(queue_size=settings.hub.ws_queue_size)
         self.scheduler = Scheduler(
             self.engine, self._on_assigned, machine_ids=[m.id for m in settings.machines]
         )

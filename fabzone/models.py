@@ -115,6 +115,8 @@ class Job(SQLModel, table=True):
     error_code: str | None = Field(default=None, max_length=64)
     error: str | None = Field(default=None, sa_type=Text)
     result: str | None = Field(default=None, max_length=8)  # "good" / "bad", from the technician
+    # sha256 of the secret the maker got at submission (lets them cancel their own job); never shown.
+    maker_secret_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -142,3 +144,14 @@ class JobEvent(SQLModel, table=True):
     to_state: JobState = Field(sa_type=JobStateType)
     machine_id: str | None = Field(default=None, index=True, max_length=64)  # history: no foreign key
     detail: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class Token(SQLModel, table=True):
+    """A technician's API token. Only its sha256 is stored: the token itself is shown once, at creation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True, index=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -88,8 +89,25 @@ class SimProcess:
                 os.killpg(self.popen.pid, signal.SIGKILL)
 
 
+def fabzone_command(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run the `fabzone` command of this venv and return its stdout (fails the test if it fails)."""
+    fabzone = Path(sys.executable).with_name("fabzone")
+    done = subprocess.run(
+        [str(fabzone), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, f"fabzone {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
 class Hub:
-    """A hub process (`fabzone demo …` or `fabzone serve …`) and an HTTP client for it."""
+    """A hub process (`fabzone demo …` or `fabzone serve …`) and HTTP clients for it: `http` sends a
+    technician token (`--tech-token` for the demo, `fabzone token create` on the fleet's database for
+    serve), `anon` sends none (a maker's browser)."""
 
     def __init__(self, args: list[str], tmp: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -98,7 +116,17 @@ class Hub:
         self.tmp = tmp
         self.env = env
         self.proc: Proc | None = None
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.tech_token = ""
+        if args and args[0] == "demo":
+            self.tech_token = secrets.token_urlsafe(24)
+            self.args += ["--tech-token", self.tech_token]
+        elif args and args[0] == "serve" and "--config" in args:
+            config = args[args.index("--config") + 1]
+            name = f"tests-{secrets.token_hex(4)}"
+            self.tech_token = fabzone_command("token", "create", name, "--config", config, env=env).strip()
+        headers = {"Authorization": f"Bearer {self.tech_token}"} if self.tech_token else {}
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers=headers)
+        self.anon = httpx.Client(base_url=self.url, timeout=30)
 
     def start(self, timeout: float = 60) -> Hub:
         fabzone = Path(sys.executable).with_name("fabzone")
@@ -122,6 +150,7 @@ class Hub:
     def close(self) -> None:
         self.kill(signal.SIGTERM)
         self.http.close()
+        self.anon.close()
 
     # -- API shortcuts -------------------------------------------------------------------------
 

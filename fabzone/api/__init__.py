@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from fabzone.api import events, jobs, lasers, machines, pages
+from fabzone.api import auth as auth_api
+from fabzone.api import events, jobs, kiosk, lasers, machines, metrics, pages
+from fabzone.auth import RateLimiter
 from fabzone.config import Settings
 from fabzone.hub import Hub
 
@@ -27,10 +29,14 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     app = FastAPI(title="fabzone", version="0.1.0", lifespan=lifespan)
     app.state.hub = hub
+    app.state.submit_limiter = RateLimiter(settings.hub.submit_per_minute, settings.hub.submit_window_s)
     app.include_router(jobs.router)
     app.include_router(machines.router)
     app.include_router(lasers.router)
     app.include_router(events.router)
+    app.include_router(auth_api.router)
+    app.include_router(kiosk.router)
+    app.include_router(metrics.router)
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict[str, Any]:

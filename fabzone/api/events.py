@@ -27,6 +27,7 @@ async def events(ws: WebSocket, since: int | None = None, boot: str | None = Non
             else:
                 for event in missed:
                     await ws.send_json(event.to_dict())
+                    bus.sent += 1
         last = since if since is not None else bus.seq
         reader = asyncio.create_task(_drain_client(ws))
         while True:
@@ -40,6 +41,7 @@ async def events(ws: WebSocket, since: int | None = None, boot: str | None = Non
                 continue  # already sent in the replay
             last = event.seq
             await ws.send_json(event.to_dict())
+            bus.sent += 1
             if sub.dropped and sub.queue.empty():
                 await ws.close(code=1013, reason="too slow; reconnect with since")
                 break

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from drivers.base import DriverError
-from fabzone import crud
+from fabzone import auth, crud
+from fabzone.api.auth import OptionalTechDep, TechDep, check_maker, check_submit_rate
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, pick_language
 from fabzone.api.upload import UploadError, receive_upload
 from fabzone.filestore import TooLarge
@@ -38,8 +40,10 @@ def _candidates(hub: Hub, profile: str | None, kind: str | None, lang: str) -> l
 @router.post("", status_code=201)
 async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
     """Multipart: `file` (G-code), optional `name` (display name), `maker`, `profile` or `kind`,
-    `language` (it/zh/en). 422 with every reason per profile when no machine here can make it."""
+    `language` (it/zh/en). 422 with every reason per profile when no machine here can make it.
+    The 201 answer carries `secret` (shown once): with it, `X-Maker-Secret` cancels this job."""
     lang = pick_language(None, request.headers.get("accept-language"))
+    check_submit_rate(request, hub, lang)
     try:
         upload = await receive_upload(request, hub.files, hub.settings.max_upload_bytes)
     except TooLarge as exc:
@@ -64,6 +68,7 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
         incoming.discard()
         raise
     file_name = upload.file_name or "unnamed.gcode"
+    secret = auth.new_secret()
     with hub.session() as session:
         job = crud.create_job(
             session,
@@ -77,13 +82,14 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
             analysis=analysis.to_dict() | {"estimates_s": {pid: _estimate(results[pid]) for pid in fits}},
             candidate_profiles=fits,
             requested_profile=upload.fields.get("profile") or None,
+            maker_secret_hash=auth.digest(secret),
             # A laser job waits for a technician's approval before it is queued.
             initial_state=JobState.PENDING_APPROVAL if candidates[0].kind == "laser" else JobState.QUEUED,
         )
     body = job_public(job)
     hub.bus.publish("job", body)
     hub.job_queued()
-    return JSONResponse(status_code=201, content=body | {"profiles": fits})
+    return JSONResponse(status_code=201, content=body | {"profiles": fits, "secret": secret})
 
 
 def _estimate(result: Any) -> float | None:
@@ -112,13 +118,32 @@ def _rejection(results: dict, candidates: list, lang: str) -> dict[str, Any]:
 
 
 @router.get("")
-def list_jobs(session: SessionDep, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    states = [JobState(s) for s in state.split(",")] if state else None
+def list_jobs(
+    session: SessionDep,
+    lang: LangDep,
+    state: str | None = None,
+    machine: str | None = None,
+    since: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Newest first. `state=a,b`, `machine=ID`, `since=ISO 8601` (created or finished since then;
+    without a zone: UTC), `limit` (1–1000)."""
+    try:
+        states = [JobState(s.strip()) for s in state.split(",") if s.strip()] if state else None
+    except ValueError:
+        raise api_error(422, "job.bad_filter", lang, text=f"state={state}") from None
+    after = None
+    if since:
+        try:
+            after = datetime.fromisoformat(since.replace(" ", "+"))  # a "+" in a URL may arrive as " "
+        except ValueError:
+            raise api_error(422, "job.bad_filter", lang, text=f"since={since}") from None
+        after = after.replace(tzinfo=UTC) if after.tzinfo is None else after
     positions = crud.queue_positions(session)
-    return [
-        job_public(j) | {"queue_position": positions.get(j.id)}
-        for j in crud.list_jobs(session, states=states, limit=limit)
-    ]
+    jobs = crud.list_jobs(
+        session, states=states, machine_id=machine, since=after, limit=max(1, min(limit, 1000))
+    )
+    return [job_public(j) | {"queue_position": positions.get(j.id)} for j in jobs]
 
 
 @router.get("/{job_ref}")
@@ -141,7 +166,7 @@ async def _on_machine(hub: Hub, job_ref: str, lang: str):  # type: ignore[no-unt
 
 
 @router.post("/{job_ref}/pause")
-async def pause_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+async def pause_job(job_ref: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     job, coordinator = await _on_machine(hub, job_ref, lang)
     if job.state != JobState.RUNNING:
         raise api_error(409, "job.not_running", lang, state=job.state)
@@ -153,7 +178,7 @@ async def pause_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
 
 
 @router.post("/{job_ref}/resume")
-async def resume_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+async def resume_job(job_ref: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     job, coordinator = await _on_machine(hub, job_ref, lang)
     if job.state != JobState.PAUSED:
         raise api_error(409, "job.not_paused", lang, state=job.state)
@@ -165,11 +190,18 @@ async def resume_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]
 
 
 @router.post("/{job_ref}/cancel")
-async def cancel_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+async def cancel_job(
+    job_ref: str, request: Request, hub: HubDep, lang: LangDep, tech: OptionalTechDep
+) -> dict[str, Any]:
+    """A technician cancels any job; a maker only their own (header `X-Maker-Secret`)."""
     with hub.session() as session:
         job = crud.get_job(session, job_ref)
         if job is None:
+            if tech is None and not request.headers.get("x-maker-secret"):
+                raise api_error(401, "auth.required", lang)
             raise api_error(404, "job.not_found", lang, job=job_ref)
+        if tech is None:
+            check_maker(request, job, lang)
         if JobState(job.state) not in JOB_ON_MACHINE:
             try:
                 job = crud.cancel_job(session, job.id)
@@ -186,7 +218,9 @@ async def cancel_job(job_ref: str, hub: HubDep, lang: LangDep) -> dict[str, Any]
 
 
 @router.post("/{job_ref}/requeue")
-def requeue_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+def requeue_job(
+    job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
+) -> dict[str, Any]:
     """An interrupted job goes back to the queue (a technician's call: the bed must be cleared first)."""
     job = crud.get_job(session, job_ref)
     if job is None:
@@ -201,7 +235,7 @@ def requeue_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -
 
 
 @router.post("/{job_ref}/fail")
-def fail_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+def fail_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     job = crud.get_job(session, job_ref)
     if job is None:
         raise api_error(404, "job.not_found", lang, job=job_ref)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from drivers.base import DriverError
 from fabzone import crud
+from fabzone.api.auth import TechDep
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
 from fabzone.coordinator import NotAwaitingArm
 from fabzone.states import TransitionError
@@ -22,7 +23,9 @@ class RejectBody(BaseModel):
 
 
 @router.post("/api/jobs/{job_ref}/approve")
-def approve_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+def approve_job(
+    job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
+) -> dict[str, Any]:
     """A technician looked at a laser job (material, design) and lets it into the queue."""
     job = crud.get_job(session, job_ref)
     if job is None:
@@ -38,7 +41,12 @@ def approve_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep) -
 
 @router.post("/api/jobs/{job_ref}/reject")
 def reject_job(
-    job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, body: RejectBody | None = None
+    job_ref: str,
+    hub: HubDep,
+    session: SessionDep,
+    lang: LangDep,
+    _tech: TechDep,
+    body: RejectBody | None = None,
 ) -> dict[str, Any]:
     """The maker sees the reason on the ticket page."""
     job = crud.get_job(session, job_ref)
@@ -53,7 +61,7 @@ def reject_job(
 
 
 @router.post("/api/machines/{machine_id}/arm")
-async def arm_laser(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+async def arm_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """At the machine: operator present, lid closed, extraction on. Only now does the job's first byte go
     out."""
     coordinator = hub.coordinators.get(machine_id)
@@ -67,7 +75,7 @@ async def arm_laser(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, An
 
 
 @router.post("/api/machines/{machine_id}/unlock")
-async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """After an alarm: GRBL `$X`; the machine then waits for its bed to be checked and cleared."""
     coordinator = hub.coordinators.get(machine_id)
     if coordinator is None:

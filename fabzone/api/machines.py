@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from drivers.base import DriverError
 from fabzone import crud
+from fabzone.api.auth import TechDep
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
 from fabzone.coordinator import MachineCoordinator
 from fabzone.hub import Hub
@@ -47,7 +48,12 @@ class ClearBody(BaseModel):
 
 @router.post("/{machine_id}/clear")
 def clear_bed(
-    machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep, body: ClearBody | None = None
+    machine_id: str,
+    hub: HubDep,
+    session: SessionDep,
+    lang: LangDep,
+    _tech: TechDep,
+    body: ClearBody | None = None,
 ) -> dict[str, Any]:
     """A technician confirms the bed is empty (and may mark the last part good or bad)."""
     _coordinator(hub, machine_id, lang)
@@ -61,7 +67,7 @@ def clear_bed(
 
 
 @router.post("/{machine_id}/estop")
-def emergency_stop(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+def emergency_stop(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """Emergency stop: straight to the driver (M112 outside every queue); a sync route so nothing on
     the event loop can delay it."""
     coordinator = _coordinator(hub, machine_id, lang)
@@ -73,14 +79,16 @@ def emergency_stop(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any
 
 
 @router.post("/{machine_id}/reconnect")
-async def reconnect(machine_id: str, hub: HubDep, lang: LangDep) -> dict[str, Any]:
+async def reconnect(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """After a technician power-cycled a halted machine: drop the link and connect again."""
     await _coordinator(hub, machine_id, lang).reconnect()
     return {"ok": True}
 
 
 @router.post("/{machine_id}/reset")
-def reset_error(machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
+def reset_error(
+    machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
+) -> dict[str, Any]:
     """A technician has dealt with an error: the machine waits for its bed to be cleared."""
     _coordinator(hub, machine_id, lang)
     try:
@@ -89,3 +97,44 @@ def reset_error(machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep
         raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
     hub.bus.publish("machine", machine_public(machine))
     return machine_public(machine)
+
+
+@router.get("/{machine_id}/temperatures")
+def temperatures(
+    machine_id: str, hub: HubDep, lang: LangDep, seconds: float = Query(default=600, gt=0, le=3600)
+) -> list[dict[str, Any]]:
+    """Temperatures of the last `seconds` (at most one sample a second, ten minutes kept), oldest
+    first: `[{"t": unix, "T": {"actual", "target"}, "B": {…}}, …]`."""
+    return _coordinator(hub, machine_id, lang).temperature_history.since(seconds)
+
+
+class MaintenanceBody(BaseModel):
+    on: bool
+
+
+@router.post("/{machine_id}/maintenance")
+def maintenance(
+    machine_id: str, body: MaintenanceBody, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
+) -> dict[str, Any]:
+    """A technician takes a machine out of service (it takes no job) or puts it back: idle if it is
+    connected with a clear bed, awaiting_clear if something may be on the bed, offline if not connected."""
+    coordinator = _coordinator(hub, machine_id, lang)
+    machine = crud.get_machine(session, machine_id)
+    if body.on:
+        target = MachineState.MAINTENANCE
+    elif machine is None or machine.state != MachineState.MAINTENANCE:
+        return machine_public(machine) | {"live": coordinator.live_status()}  # already in service
+    elif not coordinator.online:
+        target = MachineState.OFFLINE
+    elif machine.bed_clear and machine.current_job_id is None:
+        target = MachineState.IDLE
+    else:
+        target = MachineState.AWAITING_CLEAR
+    try:
+        machine = crud.set_machine_state(session, machine_id, target, reason=None)
+    except TransitionError as exc:
+        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    body_out = machine_public(machine) | {"live": coordinator.live_status()}
+    hub.bus.publish("machine", body_out)
+    hub.scheduler.poke()
+    return body_out

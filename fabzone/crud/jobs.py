@@ -44,6 +44,7 @@ def create_job(
     requested_profile: str | None = None,
     priority: int = 0,
     initial_state: JobState = JobState.QUEUED,
+    maker_secret_hash: str | None = None,
 ) -> Job:
     """A new job (queued, or pending_approval for lasers) with its candidate profiles and first JobEvent."""
     initial_state = JobState(initial_state)
@@ -65,6 +66,7 @@ def create_job(
             kind=kind,
             analysis=analysis,
             requested_profile=requested_profile,
+            maker_secret_hash=maker_secret_hash,
             priority=priority,
             state=initial_state,
             lines_total=lines_total,

@@ -116,7 +116,9 @@ def machine_online(session: Session, machine_id: str) -> Machine:
 def machine_offline(session: Session, machine_id: str, reason: str | None = None) -> Machine:
     """The driver lost the machine. A job on it must be ended by the caller (job_finished, 'interrupted')."""
     machine = lock_machine(session, machine_id)
-    if machine.state != MachineState.OFFLINE:
+    # Maintenance is a technician's hold: unplugging the machine for the repair must not end it (the
+    # next connect would make it idle and give it a job).
+    if machine.state not in (MachineState.OFFLINE, MachineState.MAINTENANCE):
         _set_state(machine, MachineState.OFFLINE, reason)
         session.flush()
     return machine

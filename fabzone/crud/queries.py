@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import nulls_last
+from sqlalchemy import nulls_last, or_
 from sqlmodel import Session, col, select
 
 from fabzone.crud._base import read_only
@@ -36,15 +37,18 @@ def list_jobs(
     states: Iterable[JobState] | None = None,
     *,
     machine_id: str | None = None,
+    since: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[Job]:
-    """Newest first."""
+    """Newest first. `since`: jobs created or finished at or after that time (history pages)."""
     stmt = select(Job)
     if states is not None:
         stmt = stmt.where(col(Job.state).in_([JobState(s).value for s in states]))
     if machine_id is not None:
         stmt = stmt.where(Job.machine_id == machine_id)
+    if since is not None:
+        stmt = stmt.where(or_(col(Job.created_at) >= since, col(Job.finished_at) >= since))
     stmt = stmt.order_by(col(Job.created_at).desc(), col(Job.id)).offset(offset).limit(limit)
     return list(session.exec(stmt).all())
 

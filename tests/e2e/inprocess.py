@@ -11,23 +11,26 @@ import httpx
 import uvicorn
 
 from fabzone.api import create_app
+from fabzone.auth import create_token
 from fabzone.config import build_settings
 from tests.support import free_port, wait_until
 
 
 @contextmanager
 def serve_hub(config: dict[str, Any], name: str = "test") -> Iterator[httpx.Client]:
-    """Yields an HTTP client for the hub described by `config` (the fleet file's structure)."""
+    """Yields an HTTP client for the hub described by `config` (the fleet file's structure); it sends a
+    technician's token."""
     settings = build_settings(config, name)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         wait_until(lambda: server.started, 30, what="the hub to start")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        token = create_token(app.state.hub.engine, "tests", replace=True)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers) as client:
             yield client
     finally:
         server.should_exit = True

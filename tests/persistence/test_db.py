@@ -35,14 +35,15 @@ def test_later_migration_applies_once(db_engine: Engine) -> None:
         calls.append(conn)
         conn.execute(text("ALTER TABLE job ADD COLUMN material VARCHAR(32)"))
 
-    migrations = [*db.MIGRATIONS, (2, "job.material", v2)]
-    assert db.migrate(db_engine, migrations) == 2
-    assert db.migrate(db_engine, migrations) == 2
+    nxt = db.MIGRATIONS[-1][0] + 1
+    migrations = [*db.MIGRATIONS, (nxt, "job.material", v2)]
+    assert db.migrate(db_engine, migrations) == nxt
+    assert db.migrate(db_engine, migrations) == nxt
     assert len(calls) == 1
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(material) FROM job")).scalar_one() == 0
     with pytest.raises(ValueError):
-        db.migrate(db_engine, [(2, "bad order", v2)])
+        db.migrate(db_engine, [(nxt, "bad order", v2)])
 
 
 def test_sqlite_pragmas(tmp_path: object) -> None:
