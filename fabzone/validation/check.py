@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fabzone.validation.estimate import REFERENCE, MotionConfig
+from fabzone.validation.grbl import GRBL_WORDS, LONG_COMMAND, PRINTER_WORDS
 from fabzone.validation.model import MAX_PER_CODE, Analysis, Reason, ValidationResult, more
 
 if TYPE_CHECKING:
@@ -53,15 +54,33 @@ def check(facts: Facts, profile: Profile) -> ValidationResult:
     if not facts.readable:
         return ValidationResult(ok=False, analysis=None, reasons=reasons)
 
+    analysis = _analysis(facts, profile)
     if profile.kind != facts.kind:
+        # One reason, not the list of everything this machine cannot do with the other kind's
+        # file: the maker has to hear "wrong machine", and the rest would only follow from it.
         reasons.append(Reason("gcode.wrong_kind", None, {"kind": facts.kind, "machine_kind": profile.kind}))
+        return ValidationResult(ok=False, analysis=analysis, reasons=reasons)
 
-    limit = profile.flow.max_command_chars - numbering_overhead(facts.lines)
-    hits, total = _first_over(facts.lengths, limit)
+    code, limit, lengths = "gcode.command_too_long", 0, facts.lengths
+    if profile.protocol == "grbl":
+        # GRBL counts the line without spaces and comments, and the driver adds nothing (no N, no
+        # checksum). protocol.c sets LINE_FLAG_OVERFLOW (error:11) on a character that arrives when
+        # `char_counter >= LINE_BUFFER_SIZE-1`: the profile holds LINE_BUFFER_SIZE, 79 fit.
+        code, limit = "gcode.laser_line_too_long", profile.flow.max_command_chars - 1
+        if limit >= LONG_COMMAND:  # else the raw length: stricter, and every length is known
+            lengths = facts.clean_lengths
+    else:
+        limit = profile.flow.max_command_chars - numbering_overhead(facts.lines)
+    hits, total = _first_over(lengths, limit)
     for ln, length in hits:
-        reasons.append(Reason("gcode.command_too_long", ln, {"length": int(length), "limit": limit}))
+        reasons.append(Reason(code, ln, {"length": int(length), "limit": limit}))
     if total > len(hits):
-        reasons.append(more("gcode.command_too_long", total - len(hits)))
+        reasons.append(more(code, total - len(hits)))
+
+    count, system = facts.system
+    reasons.extend(Reason("gcode.controller_command", ln, {"command": text}) for ln, text in system)
+    if count > len(system):
+        reasons.append(more("gcode.controller_command", count - len(system)))
 
     forbidden = profile.forbidden
     for word, (count, lines) in sorted(facts.words.items(), key=lambda kv: kv[1][1][0]):
@@ -78,7 +97,11 @@ def check(facts: Facts, profile: Profile) -> ValidationResult:
             hits, total = _first_over(stats, max_c)
             _emit(reasons, code, hits, total, limit=max_c)
 
+    if profile.kind == "laser":
+        _laser(reasons, facts, profile)
+
     volume = profile.volume
+    out = "gcode.out_of_area" if profile.kind == "laser" else "gcode.out_of_volume"
     for axis, track in facts.axes.items():
         rng = getattr(volume, axis)
         if rng is None or not track.reached:
@@ -99,10 +122,41 @@ def check(facts: Facts, profile: Profile) -> ValidationResult:
                 "extreme": round(extreme, 3),
                 "extreme_line": extreme_line,
             }
-            reasons.append(Reason("gcode.out_of_volume", line, params))
+            reasons.append(Reason(out, line, params))
+    return ValidationResult(ok=not reasons, analysis=analysis, reasons=reasons)
 
+
+def _lines(reasons: list[Reason], code: str, stat: Stat, **params: object) -> None:
+    count, lines = stat
+    reasons.extend(Reason(code, ln, dict(params)) for ln in lines)
+    if count > len(lines):
+        reasons.append(more(code, count - len(lines)))
+
+
+def _laser(reasons: list[Reason], facts: Facts, profile: Profile) -> None:
+    """What a laser refuses beyond the printer checks: printer commands, what GRBL does not run,
+    any Z on a machine without one, and power above `$30`."""
+    grbl = profile.protocol == "grbl"
+    for word, stat in sorted(facts.words.items(), key=lambda kv: kv[1][1][0]):
+        if word in PRINTER_WORDS or word[0] == "T":
+            _lines(reasons, "gcode.printer_command", stat, command=word)
+        elif grbl and word not in GRBL_WORDS and word not in profile.forbidden:
+            _lines(reasons, "gcode.laser_unsupported", stat, command=word)
+    _lines(reasons, "gcode.printer_command", facts.e_words, command="E")
+    if profile.volume.z is None:
+        _lines(reasons, "gcode.no_z_axis", facts.z_words)
+    power, s_max = facts.power, profile.limits.laser_s_max
+    if s_max is not None and power.reached:
+        first = power.first_above(s_max)
+        if first is not None:
+            line, value = first
+            params = {"value": value, "limit": s_max, "extreme": power.hi, "extreme_line": power.hi_line}
+            reasons.append(Reason("gcode.laser_power_too_high", line, params))
+
+
+def _analysis(facts: Facts, profile: Profile) -> Analysis:
     estimate = facts.estimates.get(MotionConfig.of(profile), facts.estimates.get(REFERENCE, 0.0))
-    analysis = Analysis(
+    return Analysis(
         kind=facts.kind,
         lines=facts.lines,
         file_lines=facts.file_lines,
@@ -114,5 +168,6 @@ def check(facts: Facts, profile: Profile) -> ValidationResult:
         estimated_s=round(estimate, 1),
         filament_mm=facts.filament_mm,
         sha256=facts.sha256,
+        burn_bbox=facts.burn_bbox,
+        max_s=facts.power.hi if facts.power.reached else None,
     )
-    return ValidationResult(ok=not reasons, analysis=analysis, reasons=reasons)

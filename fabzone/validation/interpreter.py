@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 
 from fabzone.validation.estimate import ALLOWANCE_S, Estimator, MotionConfig
@@ -14,13 +13,6 @@ _INF = math.inf
 # Deleting these from a command leaves one letter per word when every value is a plain number;
 # anything else (`X1E5`, `XNAN`, `G1X10`) takes the careful path.
 NUMERIC = b"0123456789.-+ \t"
-_WORD = re.compile(rb"([A-Z]) *([0-9]+(?:\.[0-9]+)?)")
-_PARAM = re.compile(rb"([A-Z]) *([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))?")
-# Free-text commands: the argument is not parameters (drivers.gcode keeps their case, too).
-_TEXT = frozenset({"M23", "M28", "M30", "M32", "M117", "M118", "M928"})
-# Lines may open with a parameter when a motion mode is active (Marlin GCODE_MOTION_MODES).
-_MODAL_LETTERS = frozenset(b"XYZEFIJR")
-_FIRST_LETTERS = frozenset(b"GMTD")  # D: Marlin's debug codes
 # Marlin starts with feedrate_mm_s = 1500 mm/min (motion.cpp).
 _START_FEED = 25.0
 
@@ -28,7 +20,15 @@ Params = dict[str, float | None]
 Stat = tuple[int, list[int]]
 
 
-def _count(stats: dict, key: object, line: int) -> None:
+def tally(stat: list, line: int) -> None:
+    """One more line in a `[count, first lines]` stat."""
+    stat[0] += 1
+    if stat[0] <= MAX_PER_CODE:
+        stat[1].append(line)
+
+
+def count(stats: dict, key: object, line: int) -> None:
+    """Count `key` in `stats` (key -> [count, first lines])."""
     entry = stats.get(key)
     if entry is None:
         stats[key] = [1, [line]]
@@ -68,7 +68,12 @@ class Interpreter:
         self.hot_targets: dict = {}
         self.bed_targets: dict = {}
         self.lengths: dict = {}
+        # Cleaned length (GRBL: no spaces, no comments) of commands longer than LONG_COMMAND.
+        self.clean_lengths: dict = {}
         self.words: dict = {}
+        self.e_words: list = [0, []]  # lines with an E word: count, first lines
+        self.z_words: list = [0, []]
+        self.burning = False  # laser.py: a laser is on with S > 0 in G1/G2/G3
         self.commands = 0
         self.est = Estimator(configs)
         self.handlers: dict[str, Callable[[str, Params, int], None]] = {
@@ -178,6 +183,8 @@ class Interpreter:
             self.est.move(d, self.feed, dx, dy, dz, abs(de), True)
         elif de:
             self.est.move(abs(de), self.feed, 0.0, 0.0, 0.0, abs(de), False)
+        if self.burning:
+            self._burn(px, py, nx, ny)
         self.px, self.py, self.pz = nx, ny, nz
 
     def _grow(self, x: float | None, y: float | None, z: float | None, ln: int) -> None:
@@ -190,54 +197,12 @@ class Interpreter:
 
     # -- everything but plain G0/G1 -----------------------------------------------------------
 
-    def _other(self, ucmd: bytes, cmd: bytes, ln: int) -> None:
-        if ucmd[0] == 78 and len(ucmd) > 1 and 48 <= ucmd[1] <= 57:  # `N123 ... *cs` from a host
-            cmd = self._strip_number(cmd, ln)
-            if not cmd:
-                self.commands -= 1
-                return
-            ucmd = cmd.upper()
-        m = _WORD.match(ucmd)
-        if m is not None and m.group(1)[0] in _FIRST_LETTERS:
-            letter, number = m.group(1).decode(), m.group(2).decode()
-            whole, _, sub = number.partition(".")
-            word = f"{letter}{int(whole)}" + (f".{sub}" if sub else "")
-            rest = ucmd[m.end() :]
-        elif ucmd[0] in _MODAL_LETTERS and self.mode is not None and _PARAM.match(ucmd):
-            word, rest = self.mode, ucmd
-        else:
-            self.commands -= 1
-            text = cmd[:40].decode("utf-8", "replace")
-            self.log.add("gcode.not_gcode", ln, text=text)
-            return
-        _count(self.lengths, len(cmd), ln)
-        _count(self.words, word, ln)
-        if word[0] == "T":
-            self.tool = int(float(word[1:]))  # later M104 without T set this tool's hotend
-            return
-        handler = self.handlers.get(word)
-        if handler is None or word in _TEXT:
-            return
-        params: Params = {}
-        for letter_b, value in _PARAM.findall(rest):
-            params[letter_b.decode()] = float(value) if value else None
-        handler(word, params, ln)
+    # Laser hooks (laser.py): a move or an arc's extreme point while the laser burns.
+    def _burn(self, x0: float | None, y0: float | None, x1: float | None, y1: float | None) -> None:
+        raise NotImplementedError
 
-    def _strip_number(self, cmd: bytes, ln: int) -> bytes:
-        """Drop `N<n>` and `*<checksum>` (the driver numbers lines itself), checking the checksum
-        as Marlin does: XOR of every byte before `*` (queue.cpp)."""
-        star = cmd.rfind(b"*")
-        if star >= 0 and cmd[star + 1 :].strip().isdigit():
-            cs = 0
-            for b in cmd[:star]:
-                cs ^= b
-            if cs != int(cmd[star + 1 :]):
-                self.log.add("gcode.bad_checksum", ln)
-            cmd = cmd[:star]
-        i = 1
-        while i < len(cmd) and 48 <= cmd[i] <= 57:
-            i += 1
-        return cmd[i:].strip()
+    def _burn_point(self, x: float | None, y: float | None) -> None:
+        raise NotImplementedError
 
     # -- handlers -----------------------------------------------------------------------------
 
@@ -280,6 +245,8 @@ class Interpreter:
                     t.push_lo(v, ln)
             if self.extruding:
                 self._grow(ax, ay, None, ln)
+            if self.burning:
+                self._burn_point(ax, ay)
 
     def _dwell(self, word: str, p: Params, ln: int) -> None:
         ms, s = p.get("P"), p.get("S")
@@ -355,7 +322,7 @@ class Interpreter:
         s, r = p.get("S"), p.get("R")
         for v in (s, r):
             if v is not None:
-                _count(stats, v, ln)
+                count(stats, v, ln)
         return s if s is not None else r
 
     # -- result -------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ CODES = frozenset(
         "gcode.hotend_too_hot",
         "gcode.bed_too_hot",
         "gcode.out_of_volume",
+        "gcode.out_of_area",
+        "gcode.laser_line_too_long",
+        "gcode.laser_power_too_high",
+        "gcode.laser_unsupported",
+        "gcode.controller_command",
+        "gcode.printer_command",
+        "gcode.no_z_axis",
         MORE,
     }
 )
@@ -112,6 +119,8 @@ class Analysis:
     estimated_s: float
     filament_mm: float
     sha256: str
+    burn_bbox: Box | None = None  # moves with the laser on (M3/M4) and S > 0
+    max_s: float | None = None  # highest laser power S
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

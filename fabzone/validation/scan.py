@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 from fabzone.validation.estimate import MotionConfig
 from fabzone.validation.geometry import AxisTrack
-from fabzone.validation.interpreter import NUMERIC, Interpreter, Stat
+from fabzone.validation.grbl import LONG_COMMAND
+from fabzone.validation.interpreter import NUMERIC, Stat, count
+from fabzone.validation.lines import LineInterpreter
 from fabzone.validation.model import MAX_PER_CODE, Box, Reason
 from fabzone.validation.reader import Reader
 
@@ -45,6 +47,13 @@ class Facts:
     max_bed_c: float | None = None
     filament_mm: float = 0.0
     estimates: dict[MotionConfig, float] = field(default_factory=dict)
+    # Cleaned length (GRBL counts no spaces, no comments) of commands longer than LONG_COMMAND.
+    clean_lengths: dict[int, Stat] = field(default_factory=dict)
+    e_words: Stat = (0, [])  # lines with an E word
+    z_words: Stat = (0, [])  # lines with a Z word
+    system: tuple[int, list[tuple[int, str]]] = (0, [])  # `$` lines: count, first (line, text)
+    power: AxisTrack = field(default_factory=AxisTrack)  # every laser power S
+    burn_bbox: Box | None = None
 
     @property
     def readable(self) -> bool:
@@ -69,7 +78,7 @@ def _box(x: AxisTrack, y: AxisTrack, z: AxisTrack) -> Box | None:
     return Box(lo(x), lo(y), lo(z), hi(x), hi(y), hi(z))
 
 
-class _Scanner(Interpreter):
+class _Scanner(LineInterpreter):
     """The interpreter plus the hot loop and the summary into Facts."""
 
     def run(self, reader: Reader) -> None:
@@ -84,7 +93,10 @@ class _Scanner(Interpreter):
         tx, ty, tz = self.tx, self.ty, self.tz
         g0_lines: list[int] = []
         g1_lines: list[int] = []
-        n_g0 = n_g1 = 0
+        e_lines: list[int] = []
+        z_lines: list[int] = []
+        n_g0 = n_g1 = n_e = n_z = 0
+        last = b"G1"  # the motion word of the last fast line (the modal mode for the careful path)
         commands = 0
         # Local copies of the hot state (written back before, read again after, `_other`).
         px, py, pz, pe, feed, filament = self.px or 0.0, self.py or 0.0, self.pz or 0.0, 0.0, 0.0, 0.0
@@ -126,12 +138,17 @@ class _Scanner(Interpreter):
                                 z = float(tok[1:])
                             elif c == 70:
                                 f = float(tok[1:])
+                            elif c == 83:  # S: laser power, the careful path records it
+                                raise ValueError
                     except ValueError:  # a letter without a value (`G1 X`): the careful path
                         x = y = z = e = f = None
                         word = b""
                     if word:
                         synced = False
+                        last = word
                         n = len(cmd)
+                        if n > LONG_COMMAND:
+                            count(self.clean_lengths, len(b"".join(parts)), ln)
                         entry = lengths.get(n)
                         if entry is None:
                             lengths[n] = [1, [ln]]
@@ -171,6 +188,9 @@ class _Scanner(Interpreter):
                                 ly = y
                                 ty.push_lo(y, ln)
                         if z is not None:
+                            n_z += 1
+                            if n_z <= MAX_PER_CODE:
+                                z_lines.append(ln)
                             z += oz
                             dz = z - pz
                             pz = z
@@ -182,6 +202,9 @@ class _Scanner(Interpreter):
                                 tz.push_lo(z, ln)
                         de = 0.0
                         if e is not None:
+                            n_e += 1
+                            if n_e <= MAX_PER_CODE:
+                                e_lines.append(ln)
                             if rel_e:
                                 de = e
                                 pe += e
@@ -219,7 +242,7 @@ class _Scanner(Interpreter):
                 # The careful path: sync the local state out, interpret, read it back.
                 if not synced:
                     self.px, self.py, self.pz, self.pe, self.feed = px, py, pz, pe, feed
-                    self.filament, self.extruding, self.mode = filament, extruding, "G1"
+                    self.filament, self.extruding, self.mode = filament, extruding, last.decode()
                     self.elx, self.ely, self.elz, self.ehx, self.ehy, self.ehz = elx, ely, elz, ehx, ehy, ehz
                     synced = True
                 other(ucmd, cmd, ln)
@@ -230,6 +253,7 @@ class _Scanner(Interpreter):
                     and self.px is not None
                     and self.py is not None
                     and self.pz is not None
+                    and not self.laser_on  # burning moves go the careful way (laser.py)
                 )
                 if fast:
                     px, py, pz, pe, feed = self.px, self.py, self.pz, self.pe, self.feed  # type: ignore[assignment]
@@ -247,6 +271,9 @@ class _Scanner(Interpreter):
                 entry = self.words.setdefault(name, [0, []])
                 entry[0] += n
                 entry[1] = sorted(entry[1] + first)[:MAX_PER_CODE]
+        for stat, n, first in ((self.e_words, n_e, e_lines), (self.z_words, n_z, z_lines)):
+            stat[0] += n
+            stat[1] = sorted(stat[1] + first)[:MAX_PER_CODE]
 
     def facts(self, reader: Reader) -> Facts:
         log = self.log
@@ -264,7 +291,7 @@ class _Scanner(Interpreter):
         hot = [v for v in self.hot_targets if v is not None]
         bed = [v for v in self.bed_targets if v is not None]
         return Facts(
-            kind="printer",
+            kind=self.file_kind(),
             sha256=reader.sha.hexdigest(),
             file_bytes=reader.file_bytes,
             file_lines=reader.file_lines,
@@ -283,6 +310,12 @@ class _Scanner(Interpreter):
             max_bed_c=max(bed) if bed else None,
             filament_mm=round(max(self.filament, 0.0), 3),
             estimates=estimates,
+            clean_lengths={k: (v[0], v[1]) for k, v in self.clean_lengths.items()},
+            e_words=(self.e_words[0], self.e_words[1]),
+            z_words=(self.z_words[0], self.z_words[1]),
+            system=(self.system[0], self.system[1]),
+            power=self.ts,
+            burn_bbox=_burn_box(self),
         )
 
 
@@ -293,6 +326,14 @@ def _extrude_box(s: _Scanner) -> Box | None:
     if not any(math.isfinite(v) for v in (s.ehx, s.ehy, s.ehz)):
         return None
     return Box(r(s.elx), r(s.ely), r(s.elz), r(s.ehx), r(s.ehy), r(s.ehz))
+
+
+def _burn_box(s: _Scanner) -> Box | None:
+    box = s.burn_box()
+    if box is None:
+        return None
+    lx, ly, hx, hy = (round(v, 4) if math.isfinite(v) else None for v in box)
+    return Box(min_x=lx, min_y=ly, max_x=hx, max_y=hy)
 
 
 def _blank(path: Path) -> bool:
