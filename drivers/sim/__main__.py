@@ -22,9 +22,16 @@ def _marlin() -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argp
     return marlin.add_arguments, marlin.from_arguments
 
 
+def _grbl() -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], Any]]:
+    from drivers.sim import grbl
+
+    return grbl.add_arguments, grbl.from_arguments
+
+
 # One entry per protocol: (help, loader of (add_arguments, build)). `grbl` and `mqtt` go here.
 SUBCOMMANDS: dict[str, tuple[str, Callable[[], tuple[Any, Any]]]] = {
     "marlin": ("a Marlin 2.1 printer on a pty", _marlin),
+    "grbl": ("a GRBL 1.1h laser on a pty", _grbl),
 }
 
 

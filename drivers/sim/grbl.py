@@ -1,0 +1,365 @@
+"""The GRBL 1.1h simulator: a `GrblFirmware` core driven by a reader and a firmware thread over a pty."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from drivers.profiles import Profile, get_profile
+from drivers.sim.grbl_core import GrblFaults, GrblFirmware, SimStats
+from drivers.sim.pty_link import LinkClosed, PtyLink
+
+__all__ = ["GrblFaults", "GrblSimulator", "SimStats", "add_arguments", "from_arguments"]
+
+
+class _Wire:
+    """One direction of a UART at `baud` (10 bits a byte): when the bytes queued now have arrived."""
+
+    def __init__(self, baud: int | None) -> None:
+        self.rate = baud / 10.0 if baud else None
+        self._free_at = 0.0
+
+    def arrival(self, nbytes: int, now: float, *, back_to_back: bool = False) -> float:
+        if self.rate is None:
+            return now
+        # Bytes that were already waiting keep the wire busy: the time a thread overslept is not lost.
+        start = self._free_at if back_to_back else max(self._free_at, now)
+        self._free_at = start + nbytes / self.rate
+        return self._free_at
+
+    def chunk(self) -> int:
+        # About 2 ms of wire at a time, so bytes reach the RX buffer in a realistic trickle.
+        return 4096 if self.rate is None else max(1, int(self.rate * 0.002))
+
+
+class GrblSimulator:
+    """A GRBL 1.1h laser controller on a pty (protocol details: grbl_core.py and the modules it uses).
+
+    `start()` writes the boot banner and returns the slave path; open it with
+    `serial.serial_for_url(path)`. pyserial's open() discards bytes already waiting, so a host that
+    opens the port after `start()` does not see that banner (as with an adapter that does not reset
+    the board on open): send 0x18, or call `reset()`, to get one.
+
+    Choices where GRBL leaves room: moves have no acceleration (distance / feed, no axis above its
+    $11x rate; G0 at the $110/$111 rates); a feed hold stops the head where it is and stays `Hold:1`
+    for the deceleration time feed/$120; soft limits check 0..$13x (the machine's origin at 0, as with
+    HOMING_FORCE_SET_ORIGIN); M7 is built in (`[OPT:VM,…]`); jogging (`$J=`) answers error:20; a
+    hard/soft limit alarm blocks everything, status reports included, until 0x18, as protocol.c does.
+    With `motion=False` moves, dwells, homing and door restore delays take no time.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        speed: float = 1.0,
+        baud: int | None = None,
+        motion: bool = True,
+        usb_latency_s: float = 0.0,
+        settings: dict[int, float] | None = None,
+        faults: GrblFaults | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.profile = profile
+        self.baud = baud
+        self.usb_latency_s = usb_latency_s
+        self._fw = GrblFirmware(
+            profile,
+            speed=speed,
+            motion=motion,
+            settings=settings,
+            faults=faults or GrblFaults(),
+            seed=seed,
+            now=time.monotonic(),
+        )
+        # One lock for the firmware state; two conditions so a waiting test never steals the
+        # wake-up meant for the firmware thread.
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)
+        self._rx = _Wire(baud)
+        self._tx = _Wire(baud)
+        # Replies in the order the firmware produced them: (time they reach the host, bytes).
+        self._txq: deque[tuple[float, bytes]] = deque()
+        self._tx_cond = threading.Condition(threading.Lock())
+        self._write_lock = threading.Lock()
+        self._direct = baud is None and usb_latency_s <= 0
+        self._link: PtyLink | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self._fw_deadline: float | None = None
+        self._error_next: int | None = None
+        self.port: str | None = None
+
+    # -- what tests and benchmarks look at ---------------------------------------------------------
+
+    @property
+    def executed(self) -> list[str]:
+        """Every G-code line executed (planned or run), in order, as received. Kept across resets."""
+        return self._fw.executed
+
+    @property
+    def checked(self) -> list[str]:
+        """Lines answered in check mode (`$C`): parsed, never run."""
+        return self._fw.checked
+
+    @property
+    def stats(self) -> SimStats:
+        with self._lock:
+            return self._fw.sync_stats()
+
+    @property
+    def wire_log(self) -> list[tuple[float, int]]:
+        return self._fw.wire_log
+
+    @property
+    def laser_on_time_s(self) -> float:
+        with self._lock:
+            return self._fw.beam.on_time(time.monotonic())
+
+    @property
+    def laser_power_log(self) -> list[tuple[float, float]]:
+        """(time.monotonic(), power) at every change of the beam's output (S units, 0 = off)."""
+        return self._fw.beam.log
+
+    @property
+    def laser_power(self) -> float:
+        return self._fw.beam.power
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._fw.state_text()
+
+    @property
+    def settings(self) -> dict[int, float]:
+        return self._fw.settings
+
+    @property
+    def firmware(self) -> GrblFirmware:
+        """The core, for inspection (planner, modal state); take care, it is live."""
+        return self._fw
+
+    def wait_for(self, predicate: Callable[[GrblSimulator], bool], timeout: float) -> bool:
+        """Wait until `predicate(sim)` holds (checked on every change, and every 50 ms)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, 0.05))
+            return True
+
+    # -- life cycle ------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        if self._link is not None:
+            raise RuntimeError("simulator already started")
+        self._link = PtyLink()
+        self.port = self._link.path
+        targets = [(self._read_loop, "rx"), (self._firmware_loop, "fw")]
+        if not self._direct:
+            targets.append((self._write_loop, "tx"))
+        for target, name in targets:
+            thread = threading.Thread(target=target, name=f"grbl-sim-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._call(lambda now: self._fw.boot(now))
+        return self.port
+
+    def stop(self) -> None:
+        """Stop the threads and close the pty (idempotent)."""
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
+            self._changed.notify_all()
+        with self._tx_cond:
+            self._tx_cond.notify_all()
+        if self._link is not None:
+            self._link.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=2.0)
+        self._threads.clear()
+
+    def __enter__(self) -> GrblSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults a test triggers --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """The reset button: like 0x18 (ALARM:3 if it was moving), then the banner."""
+        self._call(lambda now: self._fw.soft_reset(now))
+
+    def alarm(self, code: int) -> None:
+        """`ALARM:<code>` now. 1 (hard limit) and 2 (soft limit) block until 0x18, then stay locked
+        until `$X`; other codes reset at once and stay locked (protocol.c)."""
+        self._call(lambda now: self._fw.alarm(code, now))
+
+    def open_door(self) -> None:
+        """The safety-door switch opens: `[MSG:Check Door]`, hold, laser and coolant off, `Pn:D`."""
+        self._call(lambda now: self._fw.open_door(now))
+
+    def close_door(self) -> None:
+        """The door closes: `Door:0`, resumable with `~`."""
+        self._call(lambda now: self._fw.close_door(now))
+
+    def error_on_next_line(self, code: int) -> None:
+        """The next line read is answered `error:<code>` (and not executed)."""
+        with self._lock:
+            self._fw.inject_error = code
+
+    def disconnect(self) -> None:
+        """Close the pty, like pulling the USB cable: the driver's next read or write fails."""
+        if self._link is not None:
+            self._link.close()
+
+    def _call(self, action: Callable[[float], list[str]]) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._queue(action(now), now)
+            self._wake.notify_all()
+            self._changed.notify_all()
+        self._flush()
+
+    # -- output ------------------------------------------------------------------------------------------
+
+    def _queue(self, lines: list[str], now: float) -> None:
+        """Called with the lock held, so replies keep the firmware's order."""
+        if not lines:
+            return
+        data = ("\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
+        at = self._tx.arrival(len(data), now) + self.usb_latency_s
+        if self._direct:
+            self._txq.append((at, data))
+            return
+        with self._tx_cond:
+            self._txq.append((at, data))
+            self._tx_cond.notify()
+
+    def _flush(self) -> None:
+        if not self._direct or self._link is None:
+            return
+        with self._write_lock:
+            chunks = []
+            while self._txq:
+                chunks.append(self._txq.popleft()[1])
+            if chunks:
+                with contextlib.suppress(LinkClosed):
+                    self._link.write(b"".join(chunks))
+
+    def _write_loop(self) -> None:
+        """Replies reach the host after their time on the wire plus the USB adapter's latency."""
+        link = self._link
+        assert link is not None
+        q = self._txq
+        while True:
+            with self._tx_cond:
+                while not self._stopping and (not q or q[0][0] > time.monotonic()):
+                    wait = None if not q else max(0.0, q[0][0] - time.monotonic())
+                    self._tx_cond.wait(wait)
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                chunks = []
+                while q and q[0][0] <= now:
+                    chunks.append(q.popleft()[1])
+            try:
+                link.write(b"".join(chunks))
+            except LinkClosed:
+                return
+
+    # -- threads -----------------------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        """Reads the pty all the time: bytes that find the RX buffer full are lost, as on the board."""
+        link = self._link
+        assert link is not None
+        wire = self._rx
+        size = wire.chunk()
+        full = False
+        fw = self._fw
+        while not self._stopping:
+            try:
+                chunk = link.read(size)
+            except LinkClosed:
+                return
+            if not chunk:
+                continue
+            if wire.rate is not None:
+                arrive = wire.arrival(len(chunk), time.monotonic(), back_to_back=full)
+                delay = arrive - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            full = len(chunk) == size
+            with self._lock:
+                now = time.monotonic()
+                out = fw.receive(chunk, now)
+                more, deadline = fw.step(now)
+                self._queue(out + more, now)
+                if deadline is not None and (self._fw_deadline is None or deadline < self._fw_deadline):
+                    self._wake.notify_all()
+                self._changed.notify_all()
+            self._flush()
+
+    def _firmware_loop(self) -> None:
+        fw = self._fw
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                out, deadline = fw.step(now)
+                self._queue(out, now)
+                self._changed.notify_all()
+                if not out:
+                    self._fw_deadline = deadline
+                    self._wake.wait(None if deadline is None else max(0.0, deadline - now))
+                    self._fw_deadline = None
+                    continue
+            self._flush()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `grbl` subcommand's options."""
+    parser.add_argument("--profile", default="grbl-laser-400", help="firmware profile id")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this much faster")
+    parser.add_argument("--baud", type=int, default=None, help="limit the wire to this baud rate")
+    parser.add_argument("--no-motion", action="store_true", help="moves take no time")
+    parser.add_argument(
+        "--usb-latency-ms", type=float, default=0.0, help="delay of every reply (USB adapter)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="N=V", help="override a $-setting, e.g. 32=0"
+    )
+    parser.add_argument("--corrupt-rate", type=float, default=0.0, help="share of lines with a flipped bit")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def from_arguments(args: argparse.Namespace) -> GrblSimulator:
+    settings: dict[int, float] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            settings[int(key.lstrip("$"))] = float(value)
+        except ValueError:
+            raise SystemExit(f"--set {item!r}: expected N=VALUE, e.g. 32=0") from None
+    return GrblSimulator(
+        get_profile(args.profile),
+        speed=args.speed,
+        baud=args.baud,
+        motion=not args.no_motion,
+        usb_latency_s=args.usb_latency_ms / 1000.0,
+        settings=settings,
+        faults=GrblFaults(corrupt_rate=args.corrupt_rate),
+        seed=args.seed,
+    )

@@ -1,0 +1,542 @@
+"""The I/O-free core of the GRBL simulator: main loop, realtime commands, states, `$` commands, laser.
+
+Time is passed in (`now`, `time.monotonic()` seconds); the core never sleeps or touches a file. The
+threads and the pty live in `grbl.py`. Every public method returns the text to send (lines, each sent
+with GRBL's `\\r\\n`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from drivers.profiles import Profile
+from drivers.sim import grbl_settings as st
+from drivers.sim.grbl_gcode import Action, GcodeError, Modal, parse
+from drivers.sim.grbl_lines import (
+    CMD_CYCLE_START,
+    CMD_FEED_HOLD,
+    CMD_RESET,
+    CMD_SAFETY_DOOR,
+    CMD_STATUS_REPORT,
+    Line,
+    LineAssembler,
+    RxBuffer,
+    split_realtime,
+)
+from drivers.sim.grbl_machine import Beam, Block, Planner, move_time
+from drivers.sim.grbl_system import run_startup_line, status_report, system_line
+
+BANNER = "Grbl 1.1h ['$' for help]"
+MSG_UNLOCK = "[MSG:'$H'|'$X' to unlock]"
+MSG_RESET_TO_CONTINUE = "[MSG:Reset to continue]"
+MSG_CHECK_DOOR = "[MSG:Check Door]"
+HOMING_S = 2.0  # simulated seconds a `$H` takes
+RESTORE_COOLANT_S = 1.0  # config.h SAFETY_DOOR_COOLANT_DELAY
+RESTORE_SPINDLE_S = 4.0  # config.h SAFETY_DOOR_SPINDLE_DELAY (skipped in laser mode)
+
+
+@dataclass
+class GrblFaults:
+    """Faults to inject: `corrupt_rate` is the probability that a received line gets one flipped bit."""
+
+    corrupt_rate: float = 0.0
+
+
+@dataclass
+class SimStats:
+    lines_received: int = 0
+    ok_sent: int = 0
+    errors_sent: int = 0
+    bytes_dropped: int = 0  # RX overflow
+    rx_high_water: int = 0
+    planner_idle_s: float = 0.0
+    moves: int = 0
+    status_reports: int = 0
+    resets: int = 0
+    corrupted_lines: int = 0
+
+
+@dataclass
+class _Pending:
+    """A line the main loop holds (no `ok` yet): waiting for the planner to empty, a dwell, or room."""
+
+    line: Line
+    act: Action | None
+    targets: list[tuple[float, float, float]] = field(default_factory=list)
+    sync: bool = False
+    until: float | None = None
+    pause: bool = False  # M0/M1: a feed hold the line waits out
+    done_text: list[str] = field(default_factory=list)
+
+
+class GrblFirmware:
+    """One GRBL 1.1h board: feed it wire bytes with `receive`, run it with `step`."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        speed: float = 1.0,
+        motion: bool = True,
+        settings: dict[int, float] | None = None,
+        faults: GrblFaults | None = None,
+        seed: int = 0,
+        now: float = 0.0,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.profile = profile
+        self.speed = speed
+        self.motion = motion
+        self.faults = faults or GrblFaults()
+        self.defaults = st.defaults(profile)
+        self.settings = dict(self.defaults)
+        for key, value in (settings or {}).items():
+            if key not in self.settings:
+                raise ValueError(f"GRBL 1.1 has no setting ${key}")
+            self.settings[key] = float(value)
+        self.stats = SimStats()
+        self.executed: list[str] = []
+        self.checked: list[str] = []  # lines parsed in check mode ($C): answered, never run
+        self.wire_log: list[tuple[float, int]] = []
+        self.beam = Beam(now)
+        self.startup_lines = ["", ""]
+        self.inject_error: int | None = None  # the next line is answered error:<code>
+        self.rx = RxBuffer(profile.flow.rx_buffer_bytes)
+        self.lines = LineAssembler(
+            profile.flow.max_command_chars, corrupt_rate=self.faults.corrupt_rate, seed=seed
+        )
+        self.planner = Planner(profile.flow.bufsize, speed, now)
+        self.door_open = False
+        # main.c: a machine with homing enabled powers up locked in Alarm.
+        self.state = "Alarm" if int(self.settings[22]) else "Idle"
+        self._power_on(now)
+
+    def _power_on(self, now: float) -> None:
+        """What a soft reset re-initialises (main.c's loop): parser, planner, overrides, suspend."""
+        wcs = getattr(self, "modal", Modal()).wcs  # G54..G59 live in EEPROM; G92 does not
+        self.modal = Modal(wcs=wcs)
+        self.planned = self.planner.where()
+        self.planner.clear(now)
+        self.lines.reset()
+        self.rx.clear()
+        self.pending: _Pending | None = None
+        self.spindle_on = 5  # what the spindle/laser output is set to (changes are synced)
+        self.spindle_s = 0.0
+        self.mist = self.flood = False
+        self.spindle_ovr = 100
+        self.spindle_stop = False
+        self.hold_done_at: float | None = None
+        self.hold_in_motion = False
+        self.door_phase = 0
+        self.restore_at: float | None = None
+        self.critical = False
+        self.ok_after_reset = False
+        self.wco_counter = 0
+        self.ovr_counter = 0
+        self.homing_until: float | None = None
+        self._set_beam(now)
+
+    # -- properties the simulator exposes ---------------------------------------------------------
+
+    @property
+    def laser_mode(self) -> bool:
+        return bool(int(self.settings[32]))
+
+    def state_text(self) -> str:
+        if self.state == "Hold":
+            return "Hold:0" if self.hold_done_at is None else "Hold:1"
+        if self.state == "Door":
+            return f"Door:{self.door_phase}"
+        return self.state
+
+    def sync_stats(self) -> SimStats:
+        s = self.stats
+        s.bytes_dropped = self.rx.dropped
+        s.rx_high_water = self.rx.high_water
+        s.planner_idle_s = self.planner.idle_s
+        s.moves = self.planner.moves
+        s.corrupted_lines = self.lines.corrupted
+        return s
+
+    # -- boot and reset ---------------------------------------------------------------------------------
+
+    def boot(self, now: float) -> list[str]:
+        """report_init_message() and what protocol_main_loop() says before reading the first line."""
+        out = ["", BANNER]
+        if self.state in ("Alarm", "Sleep"):
+            self.state = "Alarm"
+            out.append(MSG_UNLOCK)
+        elif self.door_open:
+            self._door(now, out)
+        else:
+            for text in self.startup_lines:
+                if text:
+                    out.extend(run_startup_line(self, text, now))
+        return out
+
+    def soft_reset(self, now: float) -> list[str]:
+        """0x18 (mc_reset): stop at once, empty everything, laser off; ALARM:3 if it was moving."""
+        out: list[str] = []
+        moving = self.state in ("Run", "Home", "Jog") or (
+            self.state in ("Hold", "Door") and self.hold_in_motion
+        )
+        if moving and not self.critical:
+            out.append(f"ALARM:{st.ALARM_ABORT_CYCLE}")
+            self.state = "Alarm"
+        if self.ok_after_reset:
+            # A soft-limited line returns to the main loop after the reset and prints its `ok`.
+            out.append("ok")
+            self.stats.ok_sent += 1
+        if self.state not in ("Alarm", "Sleep"):
+            self.state = "Idle"  # check mode, hold and door end with a reset
+        self.stats.resets += 1
+        self._power_on(now)
+        return out + self.boot(now)
+
+    # -- bytes from the wire ----------------------------------------------------------------------------
+
+    def receive(self, data: bytes, now: float) -> list[str]:
+        """Bytes off the wire: realtime ones act now (serial.c ISR), the rest go to the RX buffer."""
+        keep, picked = split_realtime(data)
+        if not picked:
+            self.rx.store(keep)
+            return []
+        out: list[str] = []
+        if keep:
+            # Keep arrival order: what came before a realtime byte is read before it acts.
+            cut = 0
+            for i, b in enumerate(data):
+                if b > 0x7F or b in (CMD_RESET, CMD_STATUS_REPORT, CMD_CYCLE_START, CMD_FEED_HOLD):
+                    if i > cut:
+                        self.rx.store(data[cut:i])
+                        out += self.step(now)[0]
+                    out += self.realtime(b, now)
+                    cut = i + 1
+            if cut < len(data):
+                self.rx.store(data[cut:])
+            return out
+        for b in picked:
+            out += self.realtime(b, now)
+        return out
+
+    def realtime(self, b: int, now: float) -> list[str]:
+        if b in (CMD_RESET, CMD_STATUS_REPORT, CMD_CYCLE_START, CMD_FEED_HOLD):
+            self.wire_log.append((now, b))
+        self._advance(now)
+        if b == CMD_RESET:
+            return self.soft_reset(now)
+        if self.critical:
+            return []  # a limit alarm blocks everything but reset (protocol.c), status reports too
+        out: list[str] = []
+        if b == CMD_STATUS_REPORT:
+            self.stats.status_reports += 1
+            out.append(status_report(self, now))
+        elif b == CMD_FEED_HOLD:
+            self._feed_hold(now)
+        elif b == CMD_CYCLE_START:
+            self._cycle_start(now)
+        elif b == CMD_SAFETY_DOOR:
+            if self.state not in ("Alarm", "Check", "Sleep"):
+                self._door(now, out)
+        else:
+            self._override(b)
+        self._set_beam(now)
+        return out
+
+    def _override(self, b: int) -> None:
+        """Override bytes 0x90–0xA1 (config.h CMD_*_OVR_*); any change shows `Ov:` in the next report."""
+        p = self.planner
+        feed = {0x90: 100 - p.feed_ovr, 0x91: 10, 0x92: -10, 0x93: 1, 0x94: -1}
+        spindle = {0x99: 100 - self.spindle_ovr, 0x9A: 10, 0x9B: -10, 0x9C: 1, 0x9D: -1}
+        if b in feed:
+            p.feed_ovr = max(10, min(200, p.feed_ovr + feed[b]))
+        elif b in (0x95, 0x96, 0x97):
+            p.rapid_ovr = {0x95: 100, 0x96: 50, 0x97: 25}[b]
+        elif b in spindle:
+            self.spindle_ovr = max(10, min(200, self.spindle_ovr + spindle[b]))
+        elif b == 0x9E and self.state == "Hold":
+            self.spindle_stop = not self.spindle_stop
+        elif b == 0xA0 and self.state in ("Idle", "Run", "Hold"):
+            self.flood = self.modal.flood = not self.flood
+        elif b == 0xA1 and self.state in ("Idle", "Run", "Hold"):
+            self.mist = self.modal.mist = not self.mist
+        else:
+            return  # 0x85 jog cancel (no jog in progress) and unknown bytes: thrown away
+        self.ovr_counter = 0
+
+    def _feed_hold(self, now: float) -> None:
+        if self.state == "Run":
+            self.state = "Hold"
+            self.hold_in_motion = True
+            v = self.planner.current_feed() / 60.0
+            accel = self.settings[120]
+            decel = v / accel / self.speed if self.motion and accel > 0 else 0.0
+            self.planner.advance(now, self._on_block)
+            self.planner.running = False
+            self.hold_done_at = now + decel if decel > 0 else None
+        elif self.state == "Idle":
+            self.state = "Hold"  # protocol.c: idle, so the hold is complete at once
+            self.hold_done_at = None
+
+    def _cycle_start(self, now: float) -> None:
+        if self.state == "Hold" and self.hold_done_at is None:
+            self.spindle_stop = False
+            self._resume(now)
+        elif self.state == "Door" and self.door_phase == 0:
+            delay = (RESTORE_COOLANT_S if (self.mist or self.flood) else 0.0) + (
+                0.0 if self.laser_mode or self.spindle_on == 5 else RESTORE_SPINDLE_S
+            )
+            self.door_phase = 3
+            self.restore_at = now + (delay / self.speed if self.motion else 0.0)
+        elif self.state == "Idle" and self.planner.blocks:
+            self._resume(now)
+
+    def _resume(self, now: float) -> None:
+        self.hold_in_motion = False
+        self.restore_at = None
+        if self.planner.blocks:
+            self.state = "Run"
+            self.planner.advance(now, self._on_block)
+            self.planner.running = True
+        else:
+            self.state = "Idle"
+
+    def _door(self, now: float, out: list[str]) -> None:
+        """EXEC_SAFETY_DOOR: `[MSG:Check Door]`, stop like a feed hold, laser and coolant off."""
+        out.append(MSG_CHECK_DOOR)
+        if self.state == "Run" or (self.state == "Hold" and self.hold_in_motion):
+            if self.state == "Run":
+                self._feed_hold(now)
+            self.state = "Door"
+            self.door_phase = 2 if self.hold_done_at is not None else (1 if self.door_open else 0)
+        elif self.state in ("Idle", "Hold", "Door"):
+            self.state = "Door"
+            self.hold_done_at = None
+            self.door_phase = 1 if self.door_open else 0
+        self.restore_at = None
+
+    # -- faults the simulator triggers -----------------------------------------------------------------
+
+    def open_door(self, now: float) -> list[str]:
+        self._advance(now)
+        self.door_open = True
+        out: list[str] = []
+        if self.state not in ("Alarm", "Check", "Sleep") and not self.critical:
+            self._door(now, out)
+        self._set_beam(now)
+        return out
+
+    def close_door(self, now: float) -> list[str]:
+        self._advance(now)
+        self.door_open = False
+        if self.state == "Door" and self.door_phase in (1, 3):
+            self.door_phase = 0
+            self.restore_at = None
+        return []
+
+    def alarm(self, code: int, now: float) -> list[str]:
+        """An alarm from outside the main loop (limit switch, probe, homing) — protocol.c's handling."""
+        self._advance(now)
+        self.planner.advance(now, self._on_block)
+        self.planner.running = False  # mc_reset(): the steppers stop at once
+        self.spindle_on = 5
+        self.state = "Alarm"
+        out = [f"ALARM:{code}"]
+        if code in (st.ALARM_HARD_LIMIT, st.ALARM_SOFT_LIMIT):
+            # Critical: nothing is processed until a reset, which then leaves the machine locked.
+            out.append(MSG_RESET_TO_CONTINUE)
+            self.critical = True
+            self._set_beam(now)
+            return out
+        self.hold_in_motion = False
+        return out + self.soft_reset(now)
+
+    # -- the main loop ----------------------------------------------------------------------------------
+
+    def _advance(self, now: float) -> None:
+        """Motion and timers up to `now`."""
+        p = self.planner
+        p.advance(now, self._on_block)
+        if self.state == "Run" and not p.blocks:
+            self.state = "Idle"
+            p.running = False
+            self._set_beam(now)
+        if self.hold_done_at is not None and now >= self.hold_done_at:
+            self.hold_done_at = None
+            if self.state == "Door":
+                self.door_phase = 1 if self.door_open else 0
+        restore = self.restore_at
+        if self.state == "Door" and self.door_phase == 3 and restore is not None and now >= restore:
+            self._resume(now)
+            self._set_beam(now)
+        if self.state == "Home" and self.homing_until is not None and now >= self.homing_until:
+            self.homing_until = None
+            self.state = "Idle"
+            self.planner.position = self.planned = (0.0, 0.0, 0.0)
+
+    def step(self, now: float) -> tuple[list[str], float | None]:
+        """Run the main loop as far as it goes at `now`; (lines to send, when to call again)."""
+        self._advance(now)
+        out: list[str] = []
+        suspended = ("Hold", "Door", "Sleep")
+        while not self.critical and self.state not in suspended:
+            if self.pending is not None and not self._finish_pending(now, out):
+                break
+            line = self.lines.take(self.rx)
+            if line is None:
+                break
+            self._line(line, now, out)
+        return out, self._deadline(now)
+
+    def _deadline(self, now: float) -> float | None:
+        times = [t for t in (self.hold_done_at, self.restore_at, self.homing_until) if t is not None]
+        nb = self.planner.next_boundary(now)
+        if nb is not None:
+            times.append(nb)
+        if self.pending is not None and self.pending.until is not None:
+            times.append(self.pending.until)
+        return min(times) if times else None
+
+    def reply(self, code: int, out: list[str]) -> None:
+        if code == st.OK:
+            self.stats.ok_sent += 1
+            out.append("ok")
+        else:
+            self.stats.errors_sent += 1
+            out.append(f"error:{code}")
+
+    def _line(self, line: Line, now: float, out: list[str]) -> None:
+        """protocol_main_loop(): one line, one `ok` or `error:N` (motion lines once planned)."""
+        self.stats.lines_received += 1
+        text = line.text
+        if self.inject_error is not None:
+            code, self.inject_error = self.inject_error, None
+            self.reply(code, out)
+        elif line.overflow:
+            self.reply(st.OVERFLOW, out)
+        elif not text:
+            self.reply(st.OK, out)  # empty or comment line: "for syncing purposes"
+        elif text[0] == "$":
+            system_line(self, line, now, out)
+        elif self.state in ("Alarm", "Jog"):
+            self.reply(st.SYSTEM_GC_LOCK, out)
+        else:
+            self._gcode(line, now, out)
+
+    def _gcode(self, line: Line, now: float, out: list[str]) -> None:
+        s_max = self.settings[30]
+        try:
+            act = parse(line.text, self.modal, self.planned, s_max)
+        except GcodeError as err:
+            self.reply(err.code, out)
+            return
+        if int(self.settings[20]) and any(not self._in_travel(t) for t in act.targets):
+            # limits_soft_check(): ALARM:2; the line's `ok` only comes after the reset.
+            self.ok_after_reset = True
+            out += self.alarm(st.ALARM_SOFT_LIMIT, now)
+            return
+        old = self.modal
+        self.modal = act.modal
+        if act.new_wcs:
+            self.wco_counter = 0  # gcode.c: a new offset shows in the next report
+        if act.targets:
+            self.planned = act.targets[-1]
+        if self.state == "Check":
+            self.checked.append(line.raw)
+            self.reply(st.OK, out)
+            return
+        sync = act.sync or (not self.laser_mode and act.modal.s != old.s and act.modal.spindle != 5)
+        self.pending = _Pending(line, act, list(act.targets), sync=sync, pause=act.program in (0, 1))
+        self._finish_pending(now, out)
+
+    def _finish_pending(self, now: float, out: list[str]) -> bool:
+        """Move the held line on; True (and its `ok` sent) once it is done."""
+        p = self.pending
+        assert p is not None
+        act = p.act
+        if p.sync:
+            if self.planner.blocks:
+                return False  # protocol_buffer_synchronize()
+            p.sync = False
+            self.planner.pause_accounting()
+            if act is not None:
+                self.spindle_on, self.spindle_s = act.modal.spindle, act.modal.s
+                self.mist, self.flood = act.modal.mist, act.modal.flood
+                self._set_beam(now)
+                if act.dwell_s:
+                    p.until = now + (act.dwell_s / self.speed if self.motion else 0.0)
+                if p.pause:
+                    self.state, self.hold_done_at, self.hold_in_motion = "Hold", None, False
+                    p.pause = False
+                    return False
+                if act.program in (2, 30):
+                    p.done_text.append("[MSG:Pgm End]")
+        if p.until is not None:
+            if now < p.until:
+                return False
+            p.until = None
+            self._advance(now)
+        if self.state == "Home":
+            return False
+        while p.targets:
+            if self.planner.free <= 0:
+                return False
+            self._plan(p.targets.pop(0), act, now)
+        self.pending = None
+        if act is not None:
+            self.executed.append(p.line.raw)
+        out += p.done_text
+        self.reply(st.OK, out)
+        return True
+
+    def _plan(self, target: tuple[float, float, float], act: Action | None, now: float) -> None:
+        start = self.planner.blocks[-1].end if self.planner.blocks else self.planner.where()
+        rapid = act is None or act.rapid
+        feed = 0.0 if act is None else act.feed
+        length = act.length if act is not None and len(act.targets) == 1 else None
+        if length is None:
+            length = sum((a - b) ** 2 for a, b in zip(start, target, strict=True)) ** 0.5
+        rates = (self.settings[110], self.settings[111], self.settings[112])
+        duration = move_time(start, target, length, feed, rapid, rates) if self.motion else 0.0
+        if act is not None and act.modal.inverse_time and not rapid and self.motion:
+            duration = 60.0 / max(act.modal.feed, 1e-9)
+        modal = act.modal if act is not None else self.modal
+        power = modal.s if modal.spindle in (3, 4) else 0.0
+        block = Block(start, target, duration, rapid, feed, power, modal.spindle == 4)
+        self.planner.advance(now, self._on_block)
+        self.planner.add(block, now)
+        if self.state == "Idle":
+            # protocol_auto_cycle_start(): the planner has a block and the main loop goes on reading.
+            self.state = "Run"
+            self.planner.running = True
+        self._set_beam(now)
+        if self.planner.next_boundary(now) == now:
+            self._advance(now)
+
+    def _in_travel(self, t: tuple[float, float, float]) -> bool:
+        # system_check_travel_limits(), with the machine's origin at 0 (HOMING_FORCE_SET_ORIGIN).
+        eps = 1e-6
+        s = self.settings
+        return all(-eps <= t[k] <= s[130 + k] + eps for k in range(3))
+
+    # -- the beam -------------------------------------------------------------------------------------
+
+    def _on_block(self, nxt: Block | None, at: float) -> None:
+        self.beam.set(self._power(nxt), at)
+
+    def _power(self, head: Block | None) -> float:
+        """The laser output: in laser mode ($32=1) only while a G1/G2/G3 block runs; else the spindle."""
+        if self.critical or self.spindle_stop or self.state in ("Alarm", "Door", "Sleep", "Home"):
+            return 0.0
+        if self.laser_mode:
+            if self.state != "Run" or head is None or head.rapid or not self.planner.running:
+                return 0.0
+            power = head.power
+        else:
+            power = self.spindle_s if self.spindle_on in (3, 4) else 0.0
+        return min(power * self.spindle_ovr / 100.0, self.settings[30])
+
+    def _set_beam(self, now: float) -> None:
+        head = self.planner.blocks[0] if self.planner.blocks else None
+        self.beam.set(self._power(head), now)
