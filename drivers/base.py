@@ -41,6 +41,9 @@ class DriverStatus:
     temperatures: dict[str, Temperature] = field(default_factory=dict)
     message: str | None = None  # the firmware's own words on an error
     firmware: str | None = None  # e.g. M115 FIRMWARE_NAME
+    # Protocol-specific live facts the hub may show (GRBL: position, feed, laser power, buffers);
+    # JSON-friendly values, empty for drivers that have none.
+    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def progress(self) -> float | None:
