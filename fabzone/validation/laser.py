@@ -56,6 +56,23 @@ class LaserInterpreter(Interpreter):
         self.bhx = self.bhy = -_INF
         for word in ("M3", "M4"):
             self.handlers[word] = self._laser_on
+        # Modal words with nothing to track: a handler so that the line's other words still run.
+        for word in (
+            "G17",
+            "G18",
+            "G19",
+            "G40",
+            "G49",
+            "G53",
+            "G54",
+            "G61",
+            "G94",
+            "G91.1",
+            "M7",
+            "M8",
+            "M9",
+        ):
+            self.handlers[word] = self._nothing
         self.handlers.update(
             {
                 "M5": self._laser_off,
@@ -143,6 +160,9 @@ class LaserInterpreter(Interpreter):
     def _arc(self, word: str, p: Params, ln: int) -> None:
         self.burning = self.laser_on and self.power > 0.0
         super()._arc(word, p, ln)
+
+    def _nothing(self, word: str, p: Params, ln: int) -> None:
+        pass
 
     def _laser_on(self, word: str, p: Params, ln: int) -> None:
         self.laser_on = True
