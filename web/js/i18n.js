@@ -67,7 +67,9 @@ export const has = (key) => key in ui;
 export function apiText(item) {
   if (!item) return "";
   const template = item.code && apiCatalog[item.code];
-  return template ? fill(template, item.params || {}) : item.message || item.code || "";
+  // A validation reason carries its line beside the params; templates name it as {line}.
+  const params = item.line != null ? { line: item.line, ...item.params } : item.params || {};
+  return template ? fill(template, params) : item.message || item.code || "";
 }
 
 /** Fill every `data-i18n` (text), `data-i18n-placeholder` and `data-i18n-title` under `root`. */

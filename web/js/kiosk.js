@@ -58,6 +58,8 @@ function hint(reason, detail) {
   const params = { ...reason.params };
   if (reason.code === "gcode.out_of_volume") {
     const axis = reason.params?.axis;
+    // Only "too big" has a size to tell; a move below the minimum is a placement problem.
+    if (!(reason.params?.value > reason.params?.max)) return "";
     const reach = detail.profiles
       .flatMap((p) => p.reasons)
       .filter((r) => r.code === reason.code && r.params?.axis === axis && typeof r.params?.max === "number")

@@ -102,6 +102,7 @@ function startDashboard(me) {
   $("login").classList.add("hidden");
   $("dash").classList.remove("hidden");
   $("logout").classList.remove("hidden");
+  $("conn").classList.remove("hidden");
   $("who").textContent = t("tech.who", { name: me.name });
   $("who").dataset.name = me.name;
   started = true;

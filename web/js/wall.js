@@ -67,8 +67,8 @@ function render() {
         .slice(0, 10)
         .map((j) => {
           const m = state.machines.get(j.machine_id);
-          return `<li data-ticket="${esc(j.ticket)}"><span class="ticket">${esc(j.ticket)}</span><span class="name">${esc(j.display_name)}</span>
-            <span class="where">${esc(m ? m.name : "")} ${esc(clock(j.finished_at))}</span></li>`;
+          return `<li data-ticket="${esc(j.ticket)}"><span class="ticket">${esc(j.ticket)}</span>
+            <div class="name">${esc(j.display_name)}<div class="where">${esc(m ? m.name : "")} · ${esc(clock(j.finished_at))}</div></div></li>`;
         })
         .join("")
     : `<li class="empty">${esc(t("wall.done_empty"))}</li>`;
