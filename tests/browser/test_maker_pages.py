@@ -49,7 +49,9 @@ def test_kiosk_in_chinese_then_ticket_to_done(page: Any, hub: Hub, tmp_path: Pat
     ticket = code.inner_text()
     qr = page.locator("#qr")
     expect()(qr).to_have_attribute("src", f"/api/jobs/{ticket}/qr.svg")
-    page.wait_for_function("document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0")
+    page.wait_for_function(
+        "document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0"
+    )
     assert page.evaluate(f"localStorage.getItem('fabzone.secret.{ticket}')"), "the cancel secret is kept"
     assert hub.job(ticket)["language"] == "zh"
     shot(page, "kiosk-ticket-zh")

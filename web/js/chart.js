@@ -28,8 +28,9 @@ export function temperatureChart(samples) {
     grid.push(`<line x1="${PAD.l}" x2="${W - PAD.r}" y1="${y(v)}" y2="${y(v)}" stroke="#2c3740"/>`,
       `<text x="${PAD.l - 4}" y="${y(v) + 4}" text-anchor="end" fill="#a9b4bf" font-size="11">${v}</text>`);
   }
-  const minutes = Math.round((t1 - t0) / 60);
-  grid.push(`<text x="${PAD.l}" y="${H - 5}" fill="#a9b4bf" font-size="11">−${minutes} min</text>`,
+  const span = t1 - t0;
+  const ago = span < 120 ? `−${Math.round(span)} s` : `−${Math.round(span / 60)} min`;
+  grid.push(`<text x="${PAD.l}" y="${H - 5}" fill="#a9b4bf" font-size="11">${ago}</text>`,
     `<text x="${W - PAD.r}" y="${H - 5}" text-anchor="end" fill="#a9b4bf" font-size="11">°C</text>`);
   const paths = keys.map(
     (k) => `<path d="${line(k, "target")}" fill="none" stroke="${COLORS[k] || "#ccc"}" stroke-width="1.5" stroke-dasharray="5 4" opacity=".7"/>
