@@ -447,6 +447,14 @@ class GrblFirmware:
             self.reply(st.OK, out)
             return
         sync = act.sync or (not self.laser_mode and act.modal.s != old.s and act.modal.spindle != 5)
+        if not sync and act.program is None and len(act.targets) <= self.planner.free:
+            # The usual case: planned at once, `ok` now (no need to hold the line).
+            for target in act.targets:
+                self._plan(target, act, now)
+            self.executed.append(line.raw)
+            self.stats.ok_sent += 1
+            out.append("ok")
+            return
         self.pending = _Pending(line, act, list(act.targets), sync=sync, pause=act.program in (0, 1))
         self._finish_pending(now, out)
 
@@ -491,6 +499,12 @@ class GrblFirmware:
         return True
 
     def _plan(self, target: tuple[float, float, float], act: Action | None, now: float) -> None:
+        planner = self.planner
+        if not self.motion and not planner.blocks:
+            # Moves take no time: the block runs as it is planned (and the beam fires for 0 s).
+            planner.moves += 1
+            planner.position = target
+            return
         start = self.planner.blocks[-1].end if self.planner.blocks else self.planner.where()
         rapid = act is None or act.rapid
         feed = 0.0 if act is None else act.feed
