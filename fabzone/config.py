@@ -111,6 +111,8 @@ def _env_overrides(data: dict) -> dict:
         hub["max_upload_mb"] = float(env["FABZONE_MAX_UPLOAD_MB"])
     if env.get("FABZONE_SITE"):
         hub["site"] = env["FABZONE_SITE"]
+    if env.get("FABZONE_WS_QUEUE_SIZE"):
+        hub["ws_queue_size"] = int(env["FABZONE_WS_QUEUE_SIZE"])
     return {**data, "hub": hub}
 
 
