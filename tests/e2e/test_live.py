@@ -74,6 +74,8 @@ def test_status_events_are_coalesced_per_machine(hub: Hub, tmp_path: Path) -> No
 
 
 def test_machine_in_maintenance_takes_no_job(hub: Hub, tmp_path: Path) -> None:
+    assert hub.proc is not None and f"technician token: {hub.tech_token}" in hub.proc.output()
+    assert hub.anon.post("/api/machines/printer-1/maintenance", json={"on": True}).status_code == 401
     on = hub.http.post("/api/machines/printer-1/maintenance", json={"on": True})
     assert on.status_code == 200 and on.json()["state"] == "maintenance"
     # Only printer-1 (the MK3S) fits this file.
