@@ -9,8 +9,10 @@ from typing import Any, Protocol
 
 
 class _Reading(Protocol):
-    actual: float
-    target: float
+    @property
+    def actual(self) -> float: ...
+    @property
+    def target(self) -> float: ...
 
 
 class TemperatureHistory:

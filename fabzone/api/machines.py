@@ -120,9 +120,11 @@ def maintenance(
     connected with a clear bed, awaiting_clear if something may be on the bed, offline if not connected."""
     coordinator = _coordinator(hub, machine_id, lang)
     machine = crud.get_machine(session, machine_id)
+    if machine is None:
+        raise api_error(404, "machine.not_found", lang, machine=machine_id)
     if body.on:
         target = MachineState.MAINTENANCE
-    elif machine is None or machine.state != MachineState.MAINTENANCE:
+    elif machine.state != MachineState.MAINTENANCE:
         return machine_public(machine) | {"live": coordinator.live_status()}  # already in service
     elif not coordinator.online:
         target = MachineState.OFFLINE
