@@ -7,6 +7,7 @@ from importlib import import_module
 # Like python-can's backend table: imported lazily so one protocol's dependencies never burden another.
 DRIVERS: dict[str, str] = {
     "marlin": "drivers.marlin:MarlinDriver",
+    "grbl": "drivers.grbl:GrblDriver",
 }
 
 

@@ -247,7 +247,7 @@ class GrblDriver(Driver):
         with self._lock:
             if self.status.state is not DriverState.PAUSED or self._job_id is None:
                 raise NotReady(f"cannot resume while {self.status.state}")
-            if self.view.door_open:
+            if self.view.door_open or self.status.message == DOOR_OPEN:
                 raise NotReady("cannot resume: the safety door is open")
             self._realtime(CYCLE_START)
             self._set_status(state=DriverState.RUNNING, message=None)
@@ -281,11 +281,13 @@ class GrblDriver(Driver):
 
     def unlock(self, timeout: float = 10.0) -> None:
         """`$X` after an alarm or an emergency stop (soft reset first after ALARM:1/2, which GRBL only
-        leaves through a reset). Settings refusals ($32, $30) are not lifted: they need a reconnect."""
+        leaves through a reset). A settings refusal ($32, $30) raises NotReady: fix, then reconnect."""
         with self._lock:
             self._require_link()
             if self._job_id is not None:
                 raise NotReady("a job is running")
+            if self._refusal:
+                raise NotReady(f"unlocking does not help: {self._refusal} (then reconnect)")
             self._wait_reset(RESET_TIMEOUT_S)
             if self._critical_alarm:
                 self._realtime(RESET)
@@ -295,10 +297,7 @@ class GrblDriver(Driver):
         with self._lock:
             self._critical_alarm = False
             self._alarm_text = None
-            if self._refusal:
-                self._set_status(state=DriverState.ERROR, message=self._refusal)
-            else:
-                self._set_status(state=DriverState.IDLE, message=None)
+            self._set_status(state=DriverState.IDLE, message=None)
 
     def send_setting(self, number: int, value: float, timeout: float = 10.0) -> None:
         """Write `$n=value` (a technician's action): alone, send-response, since GRBL's AVR stops

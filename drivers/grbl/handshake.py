@@ -64,17 +64,17 @@ class Handshake:
         return reply
 
     def banner(self) -> None:
-        """Wait for `Grbl 1.1x ['$' for help]`; soft-reset once if it does not come by itself."""
+        """Wait for `Grbl 1.1x ['$' for help]`; soft-reset if it does not come by itself (and again
+        every BANNER_WAIT_S: a reset byte sent while the board still boots is lost)."""
         reset_at = time.monotonic() + BANNER_WAIT_S
-        reset_sent = False
         while time.monotonic() < self._deadline:
-            reply = self._next(self._deadline if reset_sent else reset_at)
+            reply = self._next(reset_at)
             if isinstance(reply, Banner):
                 self._banner(reply)
                 return
-            if reply is None and not reset_sent:
+            if time.monotonic() >= reset_at:
                 self._write(RESET)
-                reset_sent = True
+                reset_at = time.monotonic() + BANNER_WAIT_S
         raise HandshakeFailed(
             "no GRBL banner, even after a soft reset: is this a GRBL controller at the baud?"
         )
