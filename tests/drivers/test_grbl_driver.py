@@ -57,7 +57,9 @@ class Recorder:
         return found
 
     def state(self, state: DriverState, timeout: float = 30.0) -> None:
-        self.wait(lambda evs: any(isinstance(e, StatusChanged) and e.status.state is state for e in evs), timeout)
+        self.wait(
+            lambda evs: any(isinstance(e, StatusChanged) and e.status.state is state for e in evs), timeout
+        )
 
 
 def make_job(tmp_path: Path, lines: int, feed: int = 6000, name: str = "job.gcode") -> Path:
@@ -112,7 +114,7 @@ def wait_until(pred: Callable[[], object], timeout: float = 20.0) -> None:
 
 
 def test_handshake_reads_settings(rig_factory: Callable[..., Rig]) -> None:
-    sim, driver, rec = rig_factory()
+    _sim, driver, rec = rig_factory()
     assert driver.status.state is DriverState.IDLE
     assert driver.status.firmware == "Grbl 1.1h"
     assert driver.facts.settings[32] == 1 and driver.facts.settings[30] == 1000
@@ -128,7 +130,7 @@ def test_handshake_reads_settings(rig_factory: Callable[..., Rig]) -> None:
 def test_unsafe_settings_refuse_jobs(
     rig_factory: Callable[..., Rig], tmp_path: Path, settings: dict[int, float], words: str
 ) -> None:
-    sim, driver, rec = rig_factory(settings=settings)
+    sim, driver, _rec = rig_factory(settings=settings)
     assert driver.status.state is DriverState.ERROR
     assert driver.status.message is not None and words in driver.status.message
     with pytest.raises(NotReady, match=r"\$3[02]"):
@@ -162,7 +164,9 @@ def test_job_streamed_exactly_once_within_budget(rig_factory: Callable[..., Rig]
 
 
 def test_send_response_fallback(rig_factory: Callable[..., Rig], tmp_path: Path) -> None:
-    profile = PROFILE.model_copy(update={"flow": PROFILE.flow.model_copy(update={"streaming": "send_response"})})
+    profile = PROFILE.model_copy(
+        update={"flow": PROFILE.flow.model_copy(update={"streaming": "send_response"})}
+    )
     sim, driver, rec = rig_factory(profile)
     job = make_job(tmp_path, 200)
     driver.start_job("j1", job)
@@ -196,7 +200,9 @@ def test_status_polled_during_a_job_without_corrupting_it(
 # -- realtime ----------------------------------------------------------------------------------------
 
 
-def test_pause_holds_with_beam_off_and_resume_finishes(rig_factory: Callable[..., Rig], tmp_path: Path) -> None:
+def test_pause_holds_with_beam_off_and_resume_finishes(
+    rig_factory: Callable[..., Rig], tmp_path: Path
+) -> None:
     sim, driver, rec = rig_factory(motion=True, speed=2.0)
     job = make_job(tmp_path, 300, feed=1500)
     driver.start_job("j1", job)
