@@ -106,15 +106,24 @@ class LaserInterpreter(Interpreter):
         self.burning = self.laser_on and s > 0.0 and self.mode in CUT
 
     def _burn(self, x0: float | None, y0: float | None, x1: float | None, y1: float | None) -> None:
+        # Inline comparisons: this runs once per burning move, most lines of a raster file.
         self.burn_moves += 1
-        for x, y in ((x0, y0), (x1, y1)):
-            self._burn_point(x, y)
+        for x in (x0, x1):
+            if x is not None:
+                if x < self.blx:
+                    self.blx = x
+                if x > self.bhx:
+                    self.bhx = x
+        for y in (y0, y1):
+            if y is not None:
+                if y < self.bly:
+                    self.bly = y
+                if y > self.bhy:
+                    self.bhy = y
 
     def _burn_point(self, x: float | None, y: float | None) -> None:
-        if x is not None:
-            self.blx, self.bhx = min(self.blx, x), max(self.bhx, x)
-        if y is not None:
-            self.bly, self.bhy = min(self.bly, y), max(self.bhy, y)
+        self._burn(x, y, None, None)
+        self.burn_moves -= 1
 
     def _multi(self, words: list[str], p: Params, ln: int) -> None:
         """A line with several command words, or a modal word with axis words: GRBL's order."""
