@@ -46,6 +46,19 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+# Parameters whose value is itself a word to translate: `kind="laser"` reads "taglio laser" in Italian.
+_TRANSLATED_PARAMS = {"kind": "kind", "machine_kind": "kind"}
+
+
+def _translated(name: str, value: Any, lang: str) -> Any:
+    prefix = _TRANSLATED_PARAMS.get(name)
+    if prefix is None or not isinstance(value, str):
+        return value
+    return (
+        catalog(lang).get(f"{prefix}.{value}") or catalog(DEFAULT_LANGUAGE).get(f"{prefix}.{value}") or value
+    )
+
+
 class _Params(dict[str, str]):
     def __missing__(self, key: str) -> str:
         # A template naming a parameter the code did not pass still renders (as `{key}`).
@@ -58,5 +71,5 @@ def message(code: str, lang: str | None = DEFAULT_LANGUAGE, params: Mapping[str,
     template = catalog(chosen).get(code) or catalog(DEFAULT_LANGUAGE).get(code)
     if template is None:
         return code
-    shown = _Params({k: _show(v) for k, v in (params or {}).items()})
+    shown = _Params({k: _show(_translated(k, v, chosen)) for k, v in (params or {}).items()})
     return template.format_map(shown)
