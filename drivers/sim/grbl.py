@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 
 from drivers.profiles import Profile, get_profile
+from drivers.sim import grbl_realtime as rt
 from drivers.sim.grbl_core import GrblFaults, GrblFirmware, SimStats
 from drivers.sim.pty_link import LinkClosed, PtyLink
 
@@ -207,11 +208,11 @@ class GrblSimulator:
 
     def open_door(self) -> None:
         """The safety-door switch opens: `[MSG:Check Door]`, hold, laser and coolant off, `Pn:D`."""
-        self._call(lambda now: self._fw.open_door(now))
+        self._call(lambda now: rt.open_door(self._fw, now))
 
     def close_door(self) -> None:
         """The door closes: `Door:0`, resumable with `~`."""
-        self._call(lambda now: self._fw.close_door(now))
+        self._call(lambda now: rt.close_door(self._fw, now))
 
     def error_on_next_line(self, code: int) -> None:
         """The next line read is answered `error:<code>` (and not executed)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from drivers.profiles import Profile
+from drivers.sim import grbl_realtime as rt
 from drivers.sim import grbl_settings as st
 from drivers.sim.grbl_gcode import Action, GcodeError, Modal, parse
 from drivers.sim.grbl_lines import (
@@ -29,10 +30,7 @@ from drivers.sim.grbl_system import run_startup_line, status_report, system_line
 BANNER = "Grbl 1.1h ['$' for help]"
 MSG_UNLOCK = "[MSG:'$H'|'$X' to unlock]"
 MSG_RESET_TO_CONTINUE = "[MSG:Reset to continue]"
-MSG_CHECK_DOOR = "[MSG:Check Door]"
 HOMING_S = 2.0  # simulated seconds a `$H` takes
-RESTORE_COOLANT_S = 1.0  # config.h SAFETY_DOOR_COOLANT_DELAY
-RESTORE_SPINDLE_S = 4.0  # config.h SAFETY_DOOR_SPINDLE_DELAY (skipped in laser mode)
 
 
 @dataclass
@@ -49,8 +47,9 @@ class SimStats:
     errors_sent: int = 0
     bytes_dropped: int = 0  # RX overflow
     rx_high_water: int = 0
-    planner_idle_s: float = 0.0
+    planner_idle_s: float = 0.0  # the planner ran dry between moves (the host did not keep up)
     moves: int = 0
+    move_time_s: float = 0.0  # what the planned moves need (distance / feed, scaled by speed)
     status_reports: int = 0
     resets: int = 0
     corrupted_lines: int = 0
@@ -135,7 +134,7 @@ class GrblFirmware:
         self.wco_counter = 0
         self.ovr_counter = 0
         self.homing_until: float | None = None
-        self._set_beam(now)
+        self.set_beam(now)
 
     # -- properties the simulator exposes ---------------------------------------------------------
 
@@ -156,6 +155,7 @@ class GrblFirmware:
         s.rx_high_water = self.rx.high_water
         s.planner_idle_s = self.planner.idle_s
         s.moves = self.planner.moves
+        s.move_time_s = self.planner.move_time_s
         s.corrupted_lines = self.lines.corrupted
         return s
 
@@ -168,7 +168,7 @@ class GrblFirmware:
             self.state = "Alarm"
             out.append(MSG_UNLOCK)
         elif self.door_open:
-            self._door(now, out)
+            rt.door(self, now, out)
         else:
             for text in self.startup_lines:
                 if text:
@@ -223,7 +223,7 @@ class GrblFirmware:
     def realtime(self, b: int, now: float) -> list[str]:
         if b in (CMD_RESET, CMD_STATUS_REPORT, CMD_CYCLE_START, CMD_FEED_HOLD):
             self.wire_log.append((now, b))
-        self._advance(now)
+        self.advance(now)
         if b == CMD_RESET:
             return self.soft_reset(now)
         if self.critical:
@@ -233,112 +233,22 @@ class GrblFirmware:
             self.stats.status_reports += 1
             out.append(status_report(self, now))
         elif b == CMD_FEED_HOLD:
-            self._feed_hold(now)
+            rt.feed_hold(self, now)
         elif b == CMD_CYCLE_START:
-            self._cycle_start(now)
+            rt.cycle_start(self, now)
         elif b == CMD_SAFETY_DOOR:
             if self.state not in ("Alarm", "Check", "Sleep"):
-                self._door(now, out)
+                rt.door(self, now, out)
         else:
-            self._override(b)
-        self._set_beam(now)
+            rt.override(self, b)
+        self.set_beam(now)
         return out
-
-    def _override(self, b: int) -> None:
-        """Override bytes 0x90–0xA1 (config.h CMD_*_OVR_*); any change shows `Ov:` in the next report."""
-        p = self.planner
-        feed = {0x90: 100 - p.feed_ovr, 0x91: 10, 0x92: -10, 0x93: 1, 0x94: -1}
-        spindle = {0x99: 100 - self.spindle_ovr, 0x9A: 10, 0x9B: -10, 0x9C: 1, 0x9D: -1}
-        if b in feed:
-            p.feed_ovr = max(10, min(200, p.feed_ovr + feed[b]))
-        elif b in (0x95, 0x96, 0x97):
-            p.rapid_ovr = {0x95: 100, 0x96: 50, 0x97: 25}[b]
-        elif b in spindle:
-            self.spindle_ovr = max(10, min(200, self.spindle_ovr + spindle[b]))
-        elif b == 0x9E and self.state == "Hold":
-            self.spindle_stop = not self.spindle_stop
-        elif b == 0xA0 and self.state in ("Idle", "Run", "Hold"):
-            self.flood = self.modal.flood = not self.flood
-        elif b == 0xA1 and self.state in ("Idle", "Run", "Hold"):
-            self.mist = self.modal.mist = not self.mist
-        else:
-            return  # 0x85 jog cancel (no jog in progress) and unknown bytes: thrown away
-        self.ovr_counter = 0
-
-    def _feed_hold(self, now: float) -> None:
-        if self.state == "Run":
-            self.state = "Hold"
-            self.hold_in_motion = True
-            v = self.planner.current_feed() / 60.0
-            accel = self.settings[120]
-            decel = v / accel / self.speed if self.motion and accel > 0 else 0.0
-            self.planner.advance(now, self._on_block)
-            self.planner.running = False
-            self.hold_done_at = now + decel if decel > 0 else None
-        elif self.state == "Idle":
-            self.state = "Hold"  # protocol.c: idle, so the hold is complete at once
-            self.hold_done_at = None
-
-    def _cycle_start(self, now: float) -> None:
-        if self.state == "Hold" and self.hold_done_at is None:
-            self.spindle_stop = False
-            self._resume(now)
-        elif self.state == "Door" and self.door_phase == 0:
-            delay = (RESTORE_COOLANT_S if (self.mist or self.flood) else 0.0) + (
-                0.0 if self.laser_mode or self.spindle_on == 5 else RESTORE_SPINDLE_S
-            )
-            self.door_phase = 3
-            self.restore_at = now + (delay / self.speed if self.motion else 0.0)
-        elif self.state == "Idle" and self.planner.blocks:
-            self._resume(now)
-
-    def _resume(self, now: float) -> None:
-        self.hold_in_motion = False
-        self.restore_at = None
-        if self.planner.blocks:
-            self.state = "Run"
-            self.planner.advance(now, self._on_block)
-            self.planner.running = True
-        else:
-            self.state = "Idle"
-
-    def _door(self, now: float, out: list[str]) -> None:
-        """EXEC_SAFETY_DOOR: `[MSG:Check Door]`, stop like a feed hold, laser and coolant off."""
-        out.append(MSG_CHECK_DOOR)
-        if self.state == "Run" or (self.state == "Hold" and self.hold_in_motion):
-            if self.state == "Run":
-                self._feed_hold(now)
-            self.state = "Door"
-            self.door_phase = 2 if self.hold_done_at is not None else (1 if self.door_open else 0)
-        elif self.state in ("Idle", "Hold", "Door"):
-            self.state = "Door"
-            self.hold_done_at = None
-            self.door_phase = 1 if self.door_open else 0
-        self.restore_at = None
 
     # -- faults the simulator triggers -----------------------------------------------------------------
-
-    def open_door(self, now: float) -> list[str]:
-        self._advance(now)
-        self.door_open = True
-        out: list[str] = []
-        if self.state not in ("Alarm", "Check", "Sleep") and not self.critical:
-            self._door(now, out)
-        self._set_beam(now)
-        return out
-
-    def close_door(self, now: float) -> list[str]:
-        self._advance(now)
-        self.door_open = False
-        if self.state == "Door" and self.door_phase in (1, 3):
-            self.door_phase = 0
-            self.restore_at = None
-        return []
-
     def alarm(self, code: int, now: float) -> list[str]:
         """An alarm from outside the main loop (limit switch, probe, homing) — protocol.c's handling."""
-        self._advance(now)
-        self.planner.advance(now, self._on_block)
+        self.advance(now)
+        self.planner.advance(now, self.on_block)
         self.planner.running = False  # mc_reset(): the steppers stop at once
         self.spindle_on = 5
         self.state = "Alarm"
@@ -347,29 +257,29 @@ class GrblFirmware:
             # Critical: nothing is processed until a reset, which then leaves the machine locked.
             out.append(MSG_RESET_TO_CONTINUE)
             self.critical = True
-            self._set_beam(now)
+            self.set_beam(now)
             return out
         self.hold_in_motion = False
         return out + self.soft_reset(now)
 
     # -- the main loop ----------------------------------------------------------------------------------
 
-    def _advance(self, now: float) -> None:
+    def advance(self, now: float) -> None:
         """Motion and timers up to `now`."""
         p = self.planner
-        p.advance(now, self._on_block)
+        p.advance(now, self.on_block)
         if self.state == "Run" and not p.blocks:
             self.state = "Idle"
             p.running = False
-            self._set_beam(now)
+            self.set_beam(now)
         if self.hold_done_at is not None and now >= self.hold_done_at:
             self.hold_done_at = None
             if self.state == "Door":
                 self.door_phase = 1 if self.door_open else 0
         restore = self.restore_at
         if self.state == "Door" and self.door_phase == 3 and restore is not None and now >= restore:
-            self._resume(now)
-            self._set_beam(now)
+            rt.resume(self, now)
+            self.set_beam(now)
         if self.state == "Home" and self.homing_until is not None and now >= self.homing_until:
             self.homing_until = None
             self.state = "Idle"
@@ -377,7 +287,7 @@ class GrblFirmware:
 
     def step(self, now: float) -> tuple[list[str], float | None]:
         """Run the main loop as far as it goes at `now`; (lines to send, when to call again)."""
-        self._advance(now)
+        self.advance(now)
         out: list[str] = []
         suspended = ("Hold", "Door", "Sleep")
         while not self.critical and self.state not in suspended:
@@ -471,7 +381,7 @@ class GrblFirmware:
             if act is not None:
                 self.spindle_on, self.spindle_s = act.modal.spindle, act.modal.s
                 self.mist, self.flood = act.modal.mist, act.modal.flood
-                self._set_beam(now)
+                self.set_beam(now)
                 if act.dwell_s:
                     p.until = now + (act.dwell_s / self.speed if self.motion else 0.0)
                 if p.pause:
@@ -484,7 +394,7 @@ class GrblFirmware:
             if now < p.until:
                 return False
             p.until = None
-            self._advance(now)
+            self.advance(now)
         if self.state == "Home":
             return False
         while p.targets:
@@ -518,15 +428,15 @@ class GrblFirmware:
         modal = act.modal if act is not None else self.modal
         power = modal.s if modal.spindle in (3, 4) else 0.0
         block = Block(start, target, duration, rapid, feed, power, modal.spindle == 4)
-        self.planner.advance(now, self._on_block)
+        self.planner.advance(now, self.on_block)
         self.planner.add(block, now)
         if self.state == "Idle":
             # protocol_auto_cycle_start(): the planner has a block and the main loop goes on reading.
             self.state = "Run"
             self.planner.running = True
-        self._set_beam(now)
+        self.set_beam(now)
         if self.planner.next_boundary(now) == now:
-            self._advance(now)
+            self.advance(now)
 
     def _in_travel(self, t: tuple[float, float, float]) -> bool:
         # system_check_travel_limits(), with the machine's origin at 0 (HOMING_FORCE_SET_ORIGIN).
@@ -536,7 +446,7 @@ class GrblFirmware:
 
     # -- the beam -------------------------------------------------------------------------------------
 
-    def _on_block(self, nxt: Block | None, at: float) -> None:
+    def on_block(self, nxt: Block | None, at: float) -> None:
         self.beam.set(self._power(nxt), at)
 
     def _power(self, head: Block | None) -> float:
@@ -551,6 +461,6 @@ class GrblFirmware:
             power = self.spindle_s if self.spindle_on in (3, 4) else 0.0
         return min(power * self.spindle_ovr / 100.0, self.settings[30])
 
-    def _set_beam(self, now: float) -> None:
+    def set_beam(self, now: float) -> None:
         head = self.planner.blocks[0] if self.planner.blocks else None
         self.beam.set(self._power(head), now)

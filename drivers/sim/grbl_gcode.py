@@ -53,7 +53,8 @@ class Modal:
         return (c[0] + self.g92[0], c[1] + self.g92[1], c[2] + self.g92[2])
 
     def gc_line(self) -> str:
-        motion = {0: "G0", 1: "G1", 2: "G2", 3: "G3", 80: "G80"}.get(self.motion, f"G{self.motion}")
+        names: dict[float, str] = {0: "G0", 1: "G1", 2: "G2", 3: "G3", 80: "G80"}
+        motion = names.get(self.motion, f"G{self.motion}")
         coolant = (" M7" if self.mist else "") + (" M8" if self.flood else "")
         return (
             f"[GC:{motion} G{54 + self.coord} G{self.plane} {'G20' if self.inches else 'G21'} "

@@ -71,6 +71,7 @@ class Planner:
         self.feed_ovr = 100
         self.rapid_ovr = 100
         self.moves = 0
+        self.move_time_s = 0.0  # real seconds the planned moves need at 100 % (the bench's yardstick)
         self.idle_s = 0.0
         self._t = now
         self._drained_at: float | None = None  # when the planner ran dry while streaming
@@ -85,6 +86,7 @@ class Planner:
             self.idle_s += max(0.0, now - self._drained_at)
         self._drained_at = None
         self.moves += 1
+        self.move_time_s += block.duration / self.speed
         if not self.blocks:
             self._t = now
             self.done = 0.0
