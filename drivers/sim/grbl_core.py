@@ -184,8 +184,9 @@ class GrblFirmware:
         if moving and not self.critical:
             out.append(f"ALARM:{st.ALARM_ABORT_CYCLE}")
             self.state = "Alarm"
-        if self.ok_after_reset:
-            # A soft-limited line returns to the main loop after the reset and prints its `ok`.
+        if self.ok_after_reset or self.pending is not None:
+            # A line the main loop holds (planner full, sync, dwell, soft limit) returns once the reset
+            # aborts the wait, and gc_execute_line() still reports STATUS_OK.
             out.append("ok")
             self.stats.ok_sent += 1
         if self.state not in ("Alarm", "Sleep"):

@@ -194,7 +194,11 @@ def test_rx_overflow_drops_bytes_when_planner_is_full(make: Factory) -> None:
     assert STATUS.match(report) and "|Bf:0,0|" in report
     assert report.startswith("<Run|")
     host.serial.write(b"\x18")
-    host.until(lambda s: s == BANNER)
+    lines = host.until(lambda s: s == UNLOCK)
+    # The held 16th line still gets its `ok` when the reset aborts the wait (protocol.c, gcode.c).
+    assert lines[-5:] == ["ALARM:3", "ok", "", BANNER, UNLOCK]
+    # 15 blocks were planned at 1 mm/s: X0→X10, then 14 × 1 mm.
+    assert sim.stats.moves == 15 and sim.stats.move_time_s == pytest.approx(24.0)
 
 
 def test_feed_hold_and_cycle_start(make: Factory) -> None:
