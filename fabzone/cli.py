@@ -12,8 +12,6 @@ from fabzone import cli_tokens, client
 from fabzone.auth import TokenError
 from fabzone.config import ConfigError, Settings, build_settings, load_settings
 
-DEMO_PROFILES = ["prusa-mk3s", "creality-ender3", "marlin-generic"]
-
 
 def _run(settings: Settings) -> None:
     import uvicorn
@@ -42,26 +40,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from drivers.profiles import get_profile
-    from drivers.sim.marlin import MarlinSimulator
+    from fabzone.demo import demo_fleet
 
-    sims = []
-    machines = []
-    for i in range(args.printers):
-        profile_id = DEMO_PROFILES[i % len(DEMO_PROFILES)]
-        sim = MarlinSimulator(get_profile(profile_id), speed=args.sim_speed, seed=i)
-        port = sim.start()
-        sims.append(sim)
-        machines.append(
-            {
-                "id": f"printer-{i + 1}",
-                "name": f"{get_profile(profile_id).name} #{i + 1}",
-                "driver": "marlin",
-                "port": port,
-                "profile": profile_id,
-            }
-        )
-        print(f"simulated {profile_id} on {port}")
+    sims, machines = demo_fleet(args.printers, args.lasers, args.sim_speed)
     data_dir = Path(args.data_dir)
     settings = build_settings(
         {
@@ -94,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--data-dir", default="./.fabzone-demo")
     demo.add_argument("--printers", type=int, default=3)
+    demo.add_argument("--lasers", type=int, default=1)
     demo.add_argument(
         "--sim-speed", type=float, default=10.0, help="simulated time runs this many times faster"
     )

@@ -119,6 +119,19 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _friendly(fn: Any) -> Any:
+    """A hub that is down or unreachable is a one-line message, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(fn(args))
+        except httpx.HTTPError as exc:
+            print(f"fabzone: cannot reach the hub at {args.hub}: {exc}", file=sys.stderr)
+            return 3
+
+    return run
+
+
 def add_commands(sub: Any) -> None:
     submit = sub.add_parser("submit", help="upload a G-code file as a job")
     submit.add_argument("file")
@@ -127,13 +140,13 @@ def add_commands(sub: Any) -> None:
     submit.add_argument("--profile")
     submit.add_argument("--language", default="en", choices=["en", "it", "zh"])
     submit.add_argument("--watch", action="store_true", help="show progress until the job ends")
-    submit.set_defaults(func=cmd_submit)
+    submit.set_defaults(func=_friendly(cmd_submit))
 
     machines = sub.add_parser("machines", help="table of the machines")
     machines.add_argument("--hub", default=DEFAULT_HUB)
-    machines.set_defaults(func=cmd_machines)
+    machines.set_defaults(func=_friendly(cmd_machines))
 
     jobs = sub.add_parser("jobs", help="table of the jobs")
     jobs.add_argument("--hub", default=DEFAULT_HUB)
     jobs.add_argument("--state", help="comma-separated states, e.g. queued,running")
-    jobs.set_defaults(func=cmd_jobs)
+    jobs.set_defaults(func=_friendly(cmd_jobs))
