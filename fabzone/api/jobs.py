@@ -155,6 +155,24 @@ def get_job(job_ref: str, session: SessionDep, lang: LangDep) -> dict[str, Any]:
     return job_public(job) | {"queue_position": positions.get(job.id), "analysis": job.analysis}
 
 
+@router.get("/{job_ref}/events")
+def job_history(job_ref: str, session: SessionDep, lang: LangDep) -> list[dict[str, Any]]:
+    """Every state change of the job, oldest first (the JobEvent rows)."""
+    job = crud.get_job(session, job_ref)
+    if job is None:
+        raise api_error(404, "job.not_found", lang, job=job_ref)
+    return [
+        {
+            "at": e.at.isoformat(),
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "machine_id": e.machine_id,
+            "detail": e.detail,
+        }
+        for e in crud.job_events(session, job.id)
+    ]
+
+
 async def _on_machine(hub: Hub, job_ref: str, lang: str):  # type: ignore[no-untyped-def]
     with hub.session() as session:
         job = crud.get_job(session, job_ref)

@@ -1,0 +1,141 @@
+"""Laser safety end to end: approval, the arming gate (no byte before arming), timeout, cancel, unlock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from drivers.profiles import get_profile
+from drivers.sim.grbl import GrblSimulator
+from tests.e2e.inprocess import serve_hub
+from tests.support import ROOT, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+LASER_FILE = ROOT / "tests" / "data" / "gcode" / "lightburn_grbl_350x250.gcode"
+
+
+@pytest.fixture
+def laser(tmp_path: Path) -> Iterator[tuple[httpx.Client, GrblSimulator]]:
+    sim = GrblSimulator(get_profile("grbl-laser-400"), speed=500.0)
+    port = sim.start()
+    config = {
+        "hub": {"data_dir": str(tmp_path / "data"), "arm_timeout_s": 2.0},
+        "machines": [
+            {"id": "laser-1", "name": "Laser", "driver": "grbl", "port": port, "profile": "grbl-laser-400"}
+        ],
+    }
+    try:
+        with serve_hub(config) as hub:
+            wait_until(
+                lambda: hub.get("/api/machines/laser-1").json()["state"] == "idle", 30, what="laser online"
+            )
+            yield hub, sim
+    finally:
+        sim.stop()
+
+
+def job_lines_sent(sim: GrblSimulator) -> list[str]:
+    """What the simulator executed that came from a job (motion or laser commands)."""
+    return [line for line in sim.executed if line[:1] in "GMXYS" and not line.startswith("$")]
+
+
+def submit(hub: httpx.Client, name: str = "coaster") -> dict[str, Any]:
+    with LASER_FILE.open("rb") as fh:
+        resp = hub.post(
+            "/api/jobs", files={"file": (LASER_FILE.name, fh)}, data={"kind": "laser", "name": name}
+        )
+    assert resp.status_code == 201, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def state(hub: httpx.Client, job_id: str) -> str:
+    return hub.get(f"/api/jobs/{job_id}").json()["state"]  # type: ignore[no-any-return]
+
+
+def test_nothing_reaches_an_unarmed_laser(laser: tuple[httpx.Client, GrblSimulator]) -> None:
+    hub, sim = laser
+    job = submit(hub)
+    assert job["state"] == "pending_approval"
+    assert hub.get("/api/machines/laser-1").json()["state"] == "idle"  # not queued before approval
+
+    assert hub.post(f"/api/jobs/{job['id']}/approve").status_code == 200
+    machine = wait_until(
+        lambda: (m := hub.get("/api/machines/laser-1").json())["live"]["arming"] and m,
+        20,
+        what="waiting to arm",
+    )
+    assert machine["state"] == "starting" and machine["live"]["arming"]["job_id"] == job["id"]
+    assert state(hub, job["id"]) == "starting"
+    before = len(sim.executed)
+
+    # Not armed in time: back to the queue (keeping its place), then offered to the laser again.
+    def requeued() -> bool:
+        events = [e["to_state"] for e in hub.get(f"/api/jobs/{job['id']}/events").json()]
+        return events.count("queued") >= 2
+
+    wait_until(requeued, 20, what="the arming timeout")
+    assert job_lines_sent(sim) == [] and len(sim.executed) == before, "an unarmed laser received job bytes"
+
+    wait_until(lambda: hub.get("/api/machines/laser-1").json()["live"]["arming"], 20, what="offered again")
+    assert hub.post("/api/machines/laser-1/arm").status_code == 200
+    done = wait_until(
+        lambda: (j := hub.get(f"/api/jobs/{job['id']}").json())["state"] in {"completed", "failed"} and j,
+        60,
+        what="the cut",
+    )
+    assert done["state"] == "completed", done
+    commands = [
+        line for line in (ln.split(";")[0].strip() for ln in LASER_FILE.read_text().splitlines()) if line
+    ]
+    assert len(job_lines_sent(sim)) >= len([c for c in commands if c[:1] in "GMXYS"]) - 2
+    assert hub.get("/api/machines/laser-1").json()["state"] == "awaiting_clear"
+    assert sim.laser_power == 0
+
+
+def test_reject_cancel_while_waiting_and_arm_needs_a_waiting_job(
+    laser: tuple[httpx.Client, GrblSimulator],
+) -> None:
+    hub, sim = laser
+    assert hub.post("/api/machines/laser-1/arm").json()["detail"]["code"] == "machine.not_awaiting_arm"
+
+    rejected = submit(hub, "too big for the material")
+    resp = hub.post(f"/api/jobs/{rejected['id']}/reject", json={"reason": "plywood only, no acrylic"})
+    assert resp.status_code == 200
+    ticket = hub.get(f"/api/jobs/{rejected['ticket']}").json()
+    assert ticket["state"] == "rejected" and ticket["error"] == "plywood only, no acrylic"
+
+    job = submit(hub, "cancel me")
+    hub.post(f"/api/jobs/{job['id']}/approve")
+    wait_until(lambda: hub.get("/api/machines/laser-1").json()["live"]["arming"], 20, what="waiting to arm")
+    assert hub.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    wait_until(lambda: state(hub, job["id"]) == "cancelled", 10, what="cancelled")
+    machine = hub.get("/api/machines/laser-1").json()
+    assert machine["state"] == "idle" and machine["live"]["arming"] is None  # nothing was made: bed clear
+    assert job_lines_sent(sim) == []
+
+
+def test_alarm_mid_job_fails_it_until_a_technician_unlocks(laser: tuple[httpx.Client, GrblSimulator]) -> None:
+    hub, sim = laser
+    job = submit(hub)
+    hub.post(f"/api/jobs/{job['id']}/approve")
+    wait_until(lambda: hub.get("/api/machines/laser-1").json()["live"]["arming"], 20, what="waiting to arm")
+    hub.post("/api/machines/laser-1/arm")
+    wait_until(lambda: len(job_lines_sent(sim)) > 20, 20, what="cutting")
+    sim.alarm(1)  # hard limit
+    failed = wait_until(
+        lambda: (j := hub.get(f"/api/jobs/{job['id']}").json())["state"] == "failed" and j, 20, what="failed"
+    )
+    assert "limit" in (failed["error"] or "").lower()
+    machine = wait_until(
+        lambda: (m := hub.get("/api/machines/laser-1").json())["state"] == "error" and m, 20, what="error"
+    )
+    assert machine["state_reason"]
+    sim.reset()  # a hard limit needs a reset before $X (GRBL's critical loop)
+    assert hub.post("/api/machines/laser-1/unlock").status_code == 200
+    wait_until(
+        lambda: hub.get("/api/machines/laser-1").json()["state"] == "awaiting_clear", 20, what="unlocked"
+    )
