@@ -170,7 +170,7 @@ def test_send_response_fallback(rig_factory: Callable[..., Rig], tmp_path: Path)
     sim, driver, rec = rig_factory(profile)
     job = make_job(tmp_path, 200)
     driver.start_job("j1", job)
-    assert rec.job_end().outcome == "completed"
+    assert (end := rec.job_end()).outcome == "completed", end
     assert executed_job(sim) == job_lines(job)
     assert driver.flow.high_water <= max(len(x) + 1 for x in job_lines(job))
 
@@ -185,7 +185,7 @@ def test_status_polled_during_a_job_without_corrupting_it(
     driver.start_job("j1", job)
     end = rec.job_end()
     took = time.monotonic() - started
-    assert end.outcome == "completed"
+    assert end.outcome == "completed", end
     assert executed_job(sim) == job_lines(job)
     rate = (sim.stats.status_reports - before) / took
     assert 2.0 < rate < 10.0, rate  # 5 Hz nominal; loose bounds on a shared machine
@@ -219,7 +219,7 @@ def test_pause_holds_with_beam_off_and_resume_finishes(
         driver.pause()
     driver.resume()
     end = rec.job_end()
-    assert end.outcome == "completed"
+    assert end.outcome == "completed", end
     assert executed_job(sim) == job_lines(job)
     assert 0x21 in [b for _, b in sim.wire_log] and 0x7E in [b for _, b in sim.wire_log]
 
@@ -239,7 +239,7 @@ def test_cancel_resets_then_unlocks(rig_factory: Callable[..., Rig], tmp_path: P
     job2 = make_job(tmp_path, 50, name="job2.gcode")
     ran = len(sim.executed)
     driver.start_job("j2", job2)
-    assert rec.job_end().outcome == "completed"
+    assert (end := rec.job_end()).outcome == "completed", end
     assert [c for c in sim.executed[ran:] if not c.startswith("$")] == job_lines(job2)
 
 
@@ -310,7 +310,7 @@ def test_alarm_mid_job_fails_and_locks_until_unlock(
     assert sim.wait_for(lambda s: s.state == "Idle", timeout=5)
     rec.events.clear()
     driver.start_job("j3", make_job(tmp_path, 20, name="j3.gcode"))
-    assert rec.job_end().outcome == "completed"
+    assert (end := rec.job_end()).outcome == "completed", end
 
 
 def test_door_pauses_and_only_resume_restarts(rig_factory: Callable[..., Rig], tmp_path: Path) -> None:
@@ -331,7 +331,7 @@ def test_door_pauses_and_only_resume_restarts(rig_factory: Callable[..., Rig], t
     assert driver.status.state is DriverState.PAUSED and sim.state == "Door:0"
     assert len(sim.executed) <= held + 16 and sim.laser_power == 0  # never restarts by itself
     driver.resume()
-    assert rec.job_end().outcome == "completed"
+    assert (end := rec.job_end()).outcome == "completed", end
     assert executed_job(sim) == job_lines(job)
 
 
@@ -367,7 +367,7 @@ def test_settings_write_and_check_mode(rig_factory: Callable[..., Rig], tmp_path
     wait_until(lambda: driver.status.extra.get("machine_state") == "Check")
     job = make_job(tmp_path, 100)
     driver.start_job("j1", job)
-    assert rec.job_end().outcome == "completed"
+    assert (end := rec.job_end()).outcome == "completed", end
     assert executed_job(sim) == [] and sim.checked[-len(job_lines(job)) :] == job_lines(job)
     driver.set_check_mode(False)
     wait_until(lambda: driver.status.extra.get("machine_state") == "Idle")
