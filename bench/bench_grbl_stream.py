@@ -177,7 +177,7 @@ def estop_latency(profile: Profile, tmp: Path, tries: int) -> list[float]:
     sim = SimProcess(profile, motion=True)
     out: list[float] = []
     try:
-        driver, ended, done = connect(profile, sim.port)
+        driver, _ended, done = connect(profile, sim.port)
         for _ in range(tries):
             done.clear()
             driver.start_job("estop", slow)  # 12-byte lines: full = less than two lines free
