@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -19,6 +21,11 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "type": self.type, "at": self.at, "data": self.data}
+
+    @cached_property
+    def json(self) -> str:
+        """Serialised once, whatever the number of clients (the fan-out is the hot path)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
 class Subscriber:

@@ -26,31 +26,36 @@ async def events(ws: WebSocket, since: int | None = None, boot: str | None = Non
                 await ws.send_json({"type": "reset", "seq": bus.seq})
             else:
                 for event in missed:
-                    await ws.send_json(event.to_dict())
+                    await ws.send_text(event.json)
                     bus.sent += 1
         last = since if since is not None else bus.seq
-        reader = asyncio.create_task(_drain_client(ws))
-        while True:
-            getter = asyncio.create_task(sub.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
-                break
-            event = getter.result()
-            if event.seq <= last:
-                continue  # already sent in the replay
-            last = event.seq
-            await ws.send_json(event.to_dict())
-            bus.sent += 1
-            if sub.dropped and sub.queue.empty():
-                await ws.close(code=1013, reason="too slow; reconnect with since")
-                break
+
+        async def pump() -> None:
+            nonlocal last
+            while True:
+                event = await sub.get()
+                if event.seq <= last:
+                    continue  # already sent in the replay
+                last = event.seq
+                await ws.send_text(event.json)
+                bus.sent += 1
+                if sub.dropped and sub.queue.empty():
+                    await ws.close(code=1013, reason="too slow; reconnect with since")
+                    return
+
+        # One task sends, one notices the client leaving; whichever ends first ends both.
+        tasks = {asyncio.create_task(pump()), asyncio.create_task(_drain_client(ws))}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
     except WebSocketDisconnect:
         pass
     finally:
         bus.unsubscribe(sub)
-        with contextlib.suppress(Exception):
-            reader.cancel()  # type: ignore[possibly-undefined]
 
 
 async def _drain_client(ws: WebSocket) -> None:
