@@ -4,9 +4,10 @@ Threads (both daemons, both started by `connect()`):
 
 * the reader blocks in `serial.read()` (0.1 s timeout), splits lines, parses them (`replies.py`) and
   feeds the flow control (`flow.py`) under the driver's lock, then wakes the sender;
-* the sender sleeps on a condition variable until an `ok` frees the window, a command arrives or a
-  deadline passes (ok timeout, M105 poll, coalesced status); it then writes whatever the window allows:
-  resends first, then the driver's own commands, then job lines read from disk one at a time.
+* the sender (`sender.py`) sleeps on a condition variable until an `ok` frees the window, a command
+  arrives or a deadline passes (ok timeout, M105 poll, coalesced status); it then writes whatever the
+  window allows: resends first, then the driver's own commands, then job lines read from disk one at
+  a time.
 
 Every write of the two threads happens under the one lock, so a line is never half-written and a
 `Resend:` is never processed between "taken into the window" and "written" (stale copies must
@@ -35,8 +36,6 @@ import contextlib
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 
 import serial
@@ -53,7 +52,6 @@ from drivers.base import (
     NotReady,
     Temperature,
 )
-from drivers.gcode import iter_commands
 from drivers.marlin.flow import FlowControl, ResendOutcome, Sent
 from drivers.marlin.handshake import FirmwareFacts, Handshake
 from drivers.marlin.replies import (
@@ -71,16 +69,13 @@ from drivers.marlin.replies import (
     merge_temperatures,
     parse_line,
 )
+from drivers.marlin.sender import JOB_END, Sender
 from drivers.profiles import Profile
 
 STATUS_MIN_INTERVAL_S = 0.1  # progress/temperature snapshots at most 10 per second
 # Kept free in the RX buffer for the unnumbered M105 poll and M112 (without EMERGENCY_PARSER
 # Marlin only sees M112 once it is read from the RX buffer, so there must be room for it).
 RX_RESERVE_BYTES = 8
-# Probes in a row with no answer at all: the firmware is gone though the port is open.
-MAX_SILENT_PROBES = 3
-_JOB_END = -1  # tag of the M400 that closes a job: its `ok` means the planner has drained
-_JOB_TAG_SPAN = 1 << 40  # tags are job_seq * span + command index, so old jobs' acks never count
 
 
 class MarlinDriver(Driver):
@@ -112,25 +107,15 @@ class MarlinDriver(Driver):
         self._stop = threading.Event()
         self._handshake_replies: queue.Queue[Reply] | None = None
         self._online = False
-        # driver's own numbered commands (M155, pause/cancel commands, the job's closing M400)
-        self._control: deque[tuple[str, int]] = deque()
+        self._sender = Sender(self)
         self._last_line_error: LineErrorCause | None = None
-        self._silent_probes = 0
-        # temperature polling when the firmware cannot auto-report
-        self._poll_due = 0.0
-        self._poll_sent_at: float | None = None
         # coalesced status
         self._temps: dict[str, Temperature] = {}
         self._dirty = False
         self._last_status = 0.0
         # the job
         self._job_id: str | None = None
-        self._job_seq = 0
-        self._job_iter: Iterator[tuple[int, str]] | None = None
-        self._job_next: tuple[int, str] | None = None  # read from disk, not yet taken by the window
-        self._job_index = 0  # commands taken into the window
         self._job_acked = 0
-        self._job_closing = False  # every line sent, M400 queued
         self._paused = False
 
     # -- public API ----------------------------------------------------------------------------
@@ -172,7 +157,7 @@ class MarlinDriver(Driver):
             self._online = True
             self._set_status(state=DriverState.IDLE, firmware=facts.name, message=None)
             self._emit(ConnectionChanged(True))
-        sender = threading.Thread(target=self._send_loop, name=f"marlin-send {self.connection}", daemon=True)
+        sender = threading.Thread(target=self._sender.run, name=f"marlin-send {self.connection}", daemon=True)
         self._threads.append(sender)
         sender.start()
 
@@ -183,11 +168,9 @@ class MarlinDriver(Driver):
             if not Path(path).is_file():
                 raise NotReady(f"job file {path} does not exist")
             self._job_id = job_id
-            self._job_seq += 1
-            self._job_iter = iter_commands(Path(path))
-            self._job_next = None
-            self._job_index = self._job_acked = 0
-            self._job_closing = self._paused = False
+            self._sender.open_job(Path(path))
+            self._job_acked = 0
+            self._paused = False
             self._set_status(
                 state=DriverState.RUNNING, job_id=job_id, lines_acked=0, lines_total=total_lines, message=None
             )
@@ -198,7 +181,7 @@ class MarlinDriver(Driver):
             if self.status.state is not DriverState.RUNNING:
                 raise NotReady(f"cannot pause while {self.status.state}")
             self._paused = True  # stop feeding the window: what is in flight still runs
-            self._control.extend((c, 0) for c in self.profile.commands.pause)
+            self._sender.control.extend((c, 0) for c in self.profile.commands.pause)
             self._set_status(state=DriverState.PAUSED)
             self._wake.notify()
 
@@ -207,7 +190,7 @@ class MarlinDriver(Driver):
             if self.status.state is not DriverState.PAUSED:
                 raise NotReady(f"cannot resume while {self.status.state}")
             self._paused = False
-            self._control.extend((c, 0) for c in self.profile.commands.resume)
+            self._sender.control.extend((c, 0) for c in self.profile.commands.resume)
             self._set_status(state=DriverState.RUNNING)
             self._wake.notify()
 
@@ -218,7 +201,7 @@ class MarlinDriver(Driver):
         with self._lock:
             if self._job_id is None:
                 raise NotReady("no job to cancel")
-            self._control.extend((c, 0) for c in self.profile.commands.cancel)
+            self._sender.control.extend((c, 0) for c in self.profile.commands.cancel)
             self._end_job("cancelled", "cancelled", DriverState.IDLE)
             self._wake.notify()
 
@@ -238,7 +221,7 @@ class MarlinDriver(Driver):
             if locked:
                 self._lock.release()
         with self._lock:
-            self._control.clear()
+            self._sender.control.clear()
             reason = "emergency stop (M112)"
             if self._job_id is not None:
                 self._end_job("cancelled", reason, DriverState.ERROR)
@@ -334,17 +317,17 @@ class MarlinDriver(Driver):
                 return
             flow = self.flow
             if isinstance(reply, Ok):
-                self._silent_probes = 0
+                self._sender.silent_probes = 0
                 if reply.temperatures is not None:
                     self._update_temps(reply.temperatures)
-                    if self._poll_sent_at is not None:
-                        self._poll_sent_at = None  # the M105 poll's answer: not a numbered line's
+                    if self._sender.poll_sent_at is not None:
+                        self._sender.poll_sent_at = None  # the M105 poll's answer: not a numbered line's
                         return
                 sent = flow.on_ok(now)
                 if sent is not None:
                     self._acked((sent,))
             elif isinstance(reply, Resend):
-                self._silent_probes = 0
+                self._sender.silent_probes = 0
                 outcome, done = flow.on_resend(reply.number, self._last_line_error, now)
                 self._last_line_error = None
                 self._acked(done)
@@ -392,21 +375,21 @@ class MarlinDriver(Driver):
 
     def _acked(self, sents: tuple[Sent, ...] | list[Sent]) -> None:
         for sent in sents:
-            if sent.tag == _JOB_END:
-                if self._job_id is not None and self._job_closing:
+            if sent.tag == JOB_END:
+                if self._job_id is not None and self._sender.closing:
                     self._end_job("completed", None, DriverState.IDLE)
                 continue
-            job_seq, index = divmod(sent.tag, _JOB_TAG_SPAN)
+            index = self._sender.job_index(sent.tag)
             # Marlin processes in order: the highest index acked counts them all, even when an
             # `ok` was lost and the line was acked by a probe.
-            if job_seq == self._job_seq and self._job_id is not None and index > self._job_acked:
+            if index is not None and self._job_id is not None and index > self._job_acked:
                 self._job_acked = index
                 self._dirty = True
 
     def _fatal(self, text: str) -> None:
         if self.status.state is DriverState.ERROR:
             return  # the kill() line after a thermal runaway: the first words are the cause
-        self._control.clear()
+        self._sender.control.clear()
         if self._job_id is not None:
             self._end_job("failed", text, DriverState.ERROR)
         else:
@@ -415,10 +398,10 @@ class MarlinDriver(Driver):
     def _firmware_restarted(self) -> None:
         """`start`: the board rebooted and lost its queue, its line number and its M155 setting."""
         self.flow.reset(1)  # Marlin boots with last_N = 0
-        self._control.clear()
-        self._poll_sent_at = None
+        self._sender.control.clear()
+        self._sender.poll_sent_at = None
         if self.facts.autoreport_temp:
-            self._control.append((f"M155 S{max(1, round(self.profile.flow.status_interval_s))}", 0))
+            self._sender.control.append((f"M155 S{max(1, round(self.profile.flow.status_interval_s))}", 0))
         if self._job_id is not None:
             self._end_job("interrupted", "the firmware restarted mid-job", DriverState.IDLE)
         else:
@@ -442,8 +425,8 @@ class MarlinDriver(Driver):
         job_id = self._job_id
         assert job_id is not None
         self._job_id = None
-        self._job_iter = self._job_next = None
-        self._job_closing = self._paused = False
+        self._sender.close_job()
+        self._paused = False
         acked = self._job_acked
         message = reason if outcome in ("failed", "interrupted") or state is DriverState.ERROR else None
         self._set_status(
@@ -453,93 +436,7 @@ class MarlinDriver(Driver):
         self._dirty = False
         self._emit(JobEnded(job_id, outcome, acked, reason))
 
-    # -- sender thread -------------------------------------------------------------------------
-
-    def _send_loop(self) -> None:
-        try:
-            with self._lock:
-                while not self._stop.is_set():
-                    wake_at = self._pump(time.monotonic())
-                    timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
-                    self._wake.wait(timeout)
-        except (serial.SerialException, OSError) as exc:
-            self._link_lost(str(exc))
-
-    def _pump(self, now: float) -> float | None:
-        """Write what the window allows; return when to look again (None: on the next event)."""
-        wake: list[float] = []
-        state = self.status.state
-        if self._ser is None or state in (DriverState.ERROR, DriverState.DISCONNECTED):
-            self._flush_status(now, wake)
-            return min(wake, default=None)
-        out = bytearray()
-        write = out.extend
-        flow = self.flow
-        flow.check_stale(now)
-        probe = flow.check_timeout(now)
-        if probe is not None:
-            self._silent_probes += 1
-            if self._silent_probes > MAX_SILENT_PROBES and self._job_id is not None:
-                silent = round(MAX_SILENT_PROBES * flow.ok_timeout_s)
-                self._end_job("failed", f"no answer from the firmware for {silent} s", DriverState.IDLE)
-            write(probe)
-        while (line := flow.next_resend(now)) is not None:
-            write(line)
-        while self._control and (line := flow.send(*self._control[0], now)) is not None:
-            self._control.popleft()
-            write(line)
-        if self._job_id is not None and not self._paused and not self._control:
-            self._feed_job(now, write)
-        self._poll_temperature(now, write, wake)
-        if out:
-            self._ser.write(bytes(out))  # one write for the whole refill: fewer syscalls both sides
-        self._flush_status(now, wake)
-        if (deadline := flow.deadline()) is not None:
-            wake.append(deadline)
-        return min(wake, default=None)
-
-    def _feed_job(self, now: float, write: object) -> None:
-        assert callable(write)
-        flow = self.flow
-        while not self._job_closing:
-            if self._job_next is None:
-                assert self._job_iter is not None
-                self._job_next = next(self._job_iter, None)
-                if self._job_next is None:
-                    # Every line is out: M400 answers once the planner has drained, so "completed"
-                    # means the part is done, not merely that its last move was queued.
-                    self._job_closing = True
-                    self._control.append(("M400", _JOB_END))
-                    line = flow.send("M400", _JOB_END, now)
-                    if line is not None:
-                        self._control.popleft()
-                        write(line)
-                    return
-            tag = self._job_seq * _JOB_TAG_SPAN + self._job_index + 1
-            line = flow.send(self._job_next[1], tag, now)
-            if line is None:
-                return
-            if len(line) - 1 > self.profile.flow.max_command_chars:
-                # Marlin would truncate it and refuse it forever (MAX_CMD_SIZE counts N and *cs too).
-                why = f"file line {self._job_next[0]} is too long for the firmware once numbered"
-                self._end_job("failed", why, DriverState.IDLE)
-                return
-            self._job_index += 1
-            self._job_next = None
-            write(line)
-
-    def _poll_temperature(self, now: float, write: object, wake: list[float]) -> None:
-        """M105 outside the window when the firmware cannot auto-report (no M155)."""
-        assert callable(write)
-        if self.facts.autoreport_temp:
-            return
-        if self._poll_sent_at is not None and now - self._poll_sent_at > self.flow.ok_timeout_s:
-            self._poll_sent_at = None  # flushed with the RX buffer after a line error
-        if self._poll_sent_at is None and now >= self._poll_due:
-            write(b"M105\n")
-            self._poll_sent_at = now
-            self._poll_due = now + self.profile.flow.status_interval_s
-        wake.append(self._poll_due)
+    # -- status coalescing (flushed by the sender) ---------------------------------------------
 
     def _flush_status(self, now: float, wake: list[float]) -> None:
         if not self._dirty:

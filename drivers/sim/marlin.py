@@ -101,8 +101,16 @@ class MarlinSimulator:
 
     @property
     def executed(self) -> list[str]:
-        """Every command executed, in order, normalised (no N, no checksum). Kept across resets."""
+        """Every command executed, in order, normalised (no N, no checksum). Kept across resets.
+
+        Commands answered `Unknown command` did not run and are in `unknown` instead."""
         return self._fw.executed
+
+    @property
+    def unknown(self) -> list[str]:
+        """Commands answered `Unknown command`, in order, as received (a damaged line or the fragment
+        an RX flush left). Kept across resets."""
+        return self._fw.unknown
 
     @property
     def stats(self) -> SimStats:

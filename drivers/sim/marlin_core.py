@@ -1,86 +1,21 @@
-"""The I/O-free core of the Marlin simulator: command queue, line checks, handlers, blocking waits, faults.
+"""The I/O-free core of the Marlin simulator: command queue, line checks, blocking waits, faults.
 
 Time is passed in (`now`, `time.monotonic()` seconds); the core never sleeps or touches a file. The
-threads and the pty live in `marlin.py`.
+threads and the pty live in `marlin.py`; the G/M commands in `marlin_commands.py`.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.gcode import normalize
 from drivers.profiles import Profile
 from drivers.sim import marlin_replies as txt
+from drivers.sim.marlin_commands import Block, find
 from drivers.sim.marlin_lines import Line, LineError, LineReader, RxBuffer
-from drivers.sim.marlin_machine import Heater, Planner, Position, parse_params
-
-_WORD = re.compile(r"\s*([A-Za-z])\s*([0-9]+)(?:\.([0-9]+))?")
-HOMING_S = 3.0  # simulated seconds a G28 takes
-# Commands a stock Marlin 2.1 accepts that change nothing the simulator models.
-_ACCEPTED = frozenset(
-    [
-        "G17",
-        "G18",
-        "G19",
-        "G20",
-        "G21",
-        "G29",
-        "G80",
-        "G53",
-        "G54",
-        "M17",
-        "M18",
-        "M84",
-        "M73",
-        "M75",
-        "M76",
-        "M77",
-        "M80",
-        "M81",
-        "M92",
-        "M106",
-        "M107",
-        "M117",
-        "M118",
-        "M108",
-        "M119",
-        "M120",
-        "M200",
-        "M201",
-        "M203",
-        "M204",
-        "M205",
-        "M206",
-        "M207",
-        "M208",
-        "M209",
-        "M211",
-        "M220",
-        "M221",
-        "M280",
-        "M300",
-        "M301",
-        "M302",
-        "M303",
-        "M304",
-        "M420",
-        "M500",
-        "M501",
-        "M502",
-        "M503",
-        "M504",
-        "M851",
-        "M876",
-        "M900",
-        "M907",
-        "M999",
-        "T0",
-    ]
-)
+from drivers.sim.marlin_machine import Heater, Planner, Position
 
 
 @dataclass
@@ -110,17 +45,6 @@ class SimStats:
     busy_sent: int = 0
     emergency_commands: int = 0
     resets: int = 0
-
-
-@dataclass(slots=True)
-class _Block:
-    """A command that holds the firmware (and its `ok`) until `done(now)`."""
-
-    done: Callable[[float], bool]
-    wake: Callable[[float], float]  # when `done` may next become true
-    finish: Callable[[float], list[str]] | None = None
-    temps: bool = False  # M109/M190 print the heater states every second
-    breakable: bool = False  # M108 (emergency parser) ends the wait
 
 
 class MarlinFirmware:
@@ -155,13 +79,14 @@ class MarlinFirmware:
         self.temp_report_s = temp_report_s
         self._rng = random.Random(seed)
         self.stats = SimStats()
-        self.executed: list[str] = []
+        self.executed: list[str] = []  # commands run, normalised
+        self.unknown: list[str] = []  # commands answered `Unknown command`, as received
         self.epoch = 0  # bumped by reset and kill: replies of an older epoch are never written
         self.halted = False
         self._born = now
         self._runaway_done = False
         self._reset_done = False
-        self._max_feed = profile.limits.feed_max_mm_min / 60.0
+        self.max_feed = profile.limits.feed_max_mm_min / 60.0  # mm/s, caps every move
         self._power_on(now)
 
     # -- state -------------------------------------------------------------------------------------
@@ -176,16 +101,16 @@ class MarlinFirmware:
         self.bufsize = flow.bufsize
         self.planner = Planner()
         self.planner.clear(now)
-        self.hotend = getattr(self, "hotend", None) or Heater(heat_rate=3.0, cool_rate=1.5, _t=now)
-        self.bed = getattr(self, "bed", None) or Heater(heat_rate=1.0, cool_rate=0.3, _t=now)
+        self.hotend: Heater = getattr(self, "hotend", None) or Heater(heat_rate=3.0, cool_rate=1.5, _t=now)
+        self.bed: Heater = getattr(self, "bed", None) or Heater(heat_rate=1.0, cool_rate=0.3, _t=now)
         for heater in (self.hotend, self.bed):
             heater.set_target(0.0, now, self.speed)  # a reset switches heaters off; the metal stays hot
         self.pos = Position()
-        self._current: _Block | None = None
-        self._ok_text = "ok"
+        self._current: Block | None = None
+        self.ok_text = "ok"  # what acknowledges the current command (M105 puts temperatures in it)
         self._break_wait = False
-        self._report_s = 0.0
-        self._next_report = 0.0
+        self.report_s = 0.0  # M155 auto-report interval (0: off)
+        self.next_report = 0.0
         self._next_busy = 0.0
         self._next_temps = 0.0
 
@@ -284,7 +209,7 @@ class MarlinFirmware:
             if not self.queue:
                 break
             result = self._execute(self.queue[0].command, now)
-            if isinstance(result, _Block):
+            if isinstance(result, Block):
                 self._current = result
                 self._break_wait = False
                 self._next_busy = now + self.keepalive_s
@@ -303,8 +228,8 @@ class MarlinFirmware:
             times += [block.wake(now), self._next_busy]
             if block.temps:
                 times.append(self._next_temps)
-        if self._report_s:
-            times.append(self._next_report)
+        if self.report_s:
+            times.append(self.next_report)
         runaway = self.faults.thermal_runaway_after_s
         if runaway is not None and not self._runaway_done:
             times.append(self._born + runaway)
@@ -357,7 +282,7 @@ class MarlinFirmware:
     def _complete(self, out: list[str]) -> None:
         """The command at the head is done: remove it and acknowledge (gcode.cpp process_next_command)."""
         line = self.queue.popleft() if self.queue else None
-        ok, self._ok_text = self._ok_text, "ok"
+        ok, self.ok_text = self.ok_text, "ok"
         if not ok:
             return
         faults = self.faults
@@ -380,11 +305,11 @@ class MarlinFirmware:
         return txt.heater_states(h.temp, h.target, b.temp, b.target, h.power(), b.power())
 
     def _autoreport(self, now: float, out: list[str]) -> None:
-        if self._report_s and now >= self._next_report:
+        if self.report_s and now >= self.next_report:
             out.append(self.temperatures(now))
-            self._next_report = now + self._report_s
+            self.next_report = now + self.report_s
 
-    def _keepalive(self, block: _Block, now: float, out: list[str]) -> None:
+    def _keepalive(self, block: Block, now: float, out: list[str]) -> None:
         """gcode.cpp host_keepalive(): `busy: processing` every interval while a command blocks."""
         if block.temps and now >= self._next_temps:
             out.append(self.temperatures(now) + " W:?")
@@ -396,150 +321,13 @@ class MarlinFirmware:
 
     # -- commands ----------------------------------------------------------------------------------------
 
-    def _execute(self, command: str, now: float) -> list[str] | _Block:
+    def _execute(self, command: str, now: float) -> list[str] | Block:
+        handler = find(command, autoreport=self.autoreport)
+        if handler is None:
+            # Answered `Unknown command` and not run: kept apart, so `executed` is only what ran (a
+            # line whose N was damaged to `n` would otherwise read, normalised, like a real run of it).
+            self.unknown.append(command)
+            return [txt.STR_UNKNOWN.format(command)]
         # Upper-case commands (what drivers send) are already normal; only the others pay for normalize().
         self.executed.append(command if command.isupper() else normalize(command))
-        m = _WORD.match(command)
-        if m is None:
-            return [txt.STR_UNKNOWN.format(command)]
-        letter = m.group(1).upper()
-        word = f"{letter}{int(m.group(2))}" + (f".{m.group(3)}" if m.group(3) else "")
-        if letter == "G" and word in ("G0", "G1", "G2", "G3"):
-            return self._move(command, now)
-        handler = _HANDLERS.get(word)
-        if handler is not None:
-            return handler(self, command, now)
-        if word in _ACCEPTED:
-            return []
-        return [txt.STR_UNKNOWN.format(command)]
-
-    def _move(self, command: str, now: float) -> list[str] | _Block:
-        # Arcs are planned as their chord: enough for timing, the simulator draws nothing.
-        distance = self.pos.move(parse_params(command))
-        if distance <= 0:
-            return []  # planner.buffer_line() drops zero-length moves
-        duration = 0.0
-        if self.motion:
-            feed = min(self.pos.feed_mm_min / 60.0, self._max_feed)
-            duration = distance / feed / self.speed
-        planner = self.planner
-        if planner.has_room(now):
-            planner.add(duration, now)
-            return []
-
-        def finish(t: float) -> list[str]:
-            planner.add(duration, t)
-            return []
-
-        # Planner full: the move (and its `ok`) waits for a free block — the host's only back-pressure.
-        return _Block(planner.has_room, planner.next_free, finish)
-
-    def _after_planner(
-        self, seconds: float, now: float, finish: Callable[[float], list[str]] | None
-    ) -> _Block:
-        """planner.synchronize() then a fixed time (G4, G28)."""
-        planner = self.planner
-        planner.pause_accounting()
-        end = planner.drained_at(now) + (seconds / self.speed if self.motion else 0.0)
-        return _Block(lambda t: t >= end, lambda t: end, finish)
-
-    def _g4(self, command: str, now: float) -> _Block:
-        p = parse_params(command)
-        seconds = p.get("S", 0.0) + p.get("P", 0.0) / 1000.0
-        return self._after_planner(seconds, now, None)
-
-    def _g28(self, command: str, now: float) -> _Block:
-        axes = [a for a in "XYZ" if a in parse_params(command)] or list("XYZ")
-
-        def finish(t: float) -> list[str]:
-            self.pos.set(dict.fromkeys(axes, 0.0))
-            return []
-
-        return self._after_planner(HOMING_S, now, finish)
-
-    def _m400(self, command: str, now: float) -> _Block:
-        self.planner.pause_accounting()
-        return _Block(self.planner.is_empty, lambda t: self.planner.drained_at(t))
-
-    def _set_temp(self, heater: Heater, command: str, now: float, wait: bool) -> list[str] | _Block:
-        p = parse_params(command)
-        value = p.get("S", p.get("R"))
-        if value is not None:
-            heater.set_target(value, now, self.speed)
-        if not wait or (heater.target <= 0 and "R" not in p):
-            return []
-        cooling_too = "R" in p
-        speed = self.speed
-        self.planner.pause_accounting()
-        return _Block(
-            lambda t: heater.reached(t, speed, cooling_too=cooling_too),
-            lambda t: t + max(0.001, heater.time_to_reach(t, speed)),
-            temps=True,
-            breakable=True,
-        )
-
-    def _g92(self, command: str) -> list[str]:
-        self.pos.set(parse_params(command))
-        return []
-
-    def _m105(self, command: str, now: float) -> list[str]:
-        self._ok_text = "ok" + self.temperatures(now)
-        return []
-
-    def _m110(self, command: str, now: float) -> list[str]:
-        p = parse_params(command)
-        if "N" in p:
-            self.reader.last_n = int(p["N"])
-        return []
-
-    def _m155(self, command: str, now: float) -> list[str]:
-        if not self.autoreport:
-            return [txt.STR_UNKNOWN.format(command)]
-        self._report_s = max(0.0, parse_params(command).get("S", 0.0))
-        self._next_report = now + self._report_s
-        return []
-
-    def _m115(self, command: str, now: float) -> list[str]:
-        return txt.m115_lines(self.firmware, self.profile.name, autoreport=self.autoreport, seed=self.seed)
-
-    def _m112(self, command: str, now: float) -> list[str]:
-        return self.kill()
-
-    def _m410(self, command: str, now: float) -> list[str]:
-        self.planner.clear(now)
-        return []
-
-
-def _positioning(relative: bool | None, relative_e: bool | None) -> Callable[..., list[str]]:
-    def handler(fw: MarlinFirmware, command: str, now: float) -> list[str]:
-        if relative is not None:
-            fw.pos.relative = relative
-            fw.pos.relative_e = relative  # G90/G91 set E too (unless M82/M83 later)
-        if relative_e is not None:
-            fw.pos.relative_e = relative_e
-        return []
-
-    return handler
-
-
-_HANDLERS: dict[str, Callable[[MarlinFirmware, str, float], list[str] | _Block]] = {
-    "G4": MarlinFirmware._g4,
-    "G28": MarlinFirmware._g28,
-    "G90": _positioning(False, None),
-    "G91": _positioning(True, None),
-    "G92": lambda fw, c, now: fw._g92(c),
-    "M82": _positioning(None, False),
-    "M83": _positioning(None, True),
-    "M104": lambda fw, c, now: fw._set_temp(fw.hotend, c, now, wait=False),
-    "M109": lambda fw, c, now: fw._set_temp(fw.hotend, c, now, wait=True),
-    "M140": lambda fw, c, now: fw._set_temp(fw.bed, c, now, wait=False),
-    "M190": lambda fw, c, now: fw._set_temp(fw.bed, c, now, wait=True),
-    "M105": MarlinFirmware._m105,
-    "M110": MarlinFirmware._m110,
-    "M112": MarlinFirmware._m112,
-    "M114": lambda fw, c, now: [fw.pos.report()],
-    "M115": MarlinFirmware._m115,
-    "M155": MarlinFirmware._m155,
-    "M400": MarlinFirmware._m400,
-    "M410": MarlinFirmware._m410,
-}
+        return handler(self, command, now)

@@ -78,21 +78,12 @@ def job_commands(path: Path) -> list[str]:
 
 
 def executed_job(sim: MarlinSimulator) -> list[str]:
-    """The job commands the firmware ran, in order: the driver's own commands and fragments of damaged
-    lines (which run unnumbered: "10.5 E1.2*77") left out.
+    """The job commands the firmware ran, in order, the driver's own commands left out.
 
-    A line whose `N` was damaged into `n` is answered "Unknown command" by the simulator yet recorded
-    in `sim.executed` — and drivers.gcode.normalize strips the `n<k>`, so it reads like line k; the
-    firmware then refuses the next line and k is resent. Such a record is immediately followed by the
-    real k, so consecutive duplicates are collapsed (the test jobs have none of their own); the
-    corruption tests also check the planner's move count, which such a record does not touch.
+    Every record counts: a line run twice shows up twice. Damaged lines and RX-flush fragments that the
+    firmware answered "Unknown command" did not run and are in `sim.unknown`, not `sim.executed`.
     """
-    out: list[str] = []
-    for c in sim.executed:
-        if c in HANDSHAKE or c[:1] not in ("G", "M", "T") or (out and out[-1] == c):
-            continue
-        out.append(c)
-    return out
+    return [c for c in sim.executed if c not in HANDSHAKE]
 
 
 def moves(path: Path) -> int:

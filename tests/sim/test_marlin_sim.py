@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from drivers.gcode import numbered_line
 from drivers.profiles import get_profile
 from drivers.sim.marlin import MarlinFaults, MarlinSimulator
 from tests.sim.host import Host
@@ -61,11 +62,12 @@ def test_m115_reports_firmware_and_caps(make: Factory) -> None:
 
 
 def test_m115_without_autoreport(make: Factory) -> None:
-    _, host = make(autoreport=False)
+    sim, host = make(autoreport=False)
     host.send("M115")
     assert "Cap:AUTOREPORT_TEMP:0" in host.until(is_ok)
     host.send("M155 S1")
     assert host.until(is_ok) == ['echo:Unknown command: "M155 S1"', "ok"]
+    assert sim.executed == ["M115"] and sim.unknown == ["M155 S1"]
 
 
 def test_m105_format_and_m155_autoreport(make: Factory) -> None:
@@ -279,9 +281,29 @@ def test_corruption_causes_checksum_or_line_errors(make: Factory) -> None:
 
 
 def test_unknown_command(make: Factory) -> None:
-    _, host = make()
+    sim, host = make()
     host.send("M9999 S1")
     assert host.until(is_ok) == ['echo:Unknown command: "M9999 S1"', "ok"]
+    assert sim.executed == [] and sim.unknown == ["M9999 S1"]
+
+
+def test_line_with_damaged_n_is_unknown_not_executed(make: Factory) -> None:
+    # `N` flipped to `n` (the corruption fault can do this): no line number, so no checks; Marlin
+    # reads the word `n1` and refuses the line. It must not look like a run of "G1 X10 Y10".
+    sim, host = make()
+    line = numbered_line(1, "G1 X10 Y10").decode().strip()
+    damaged = "n" + line[1:]
+    host.send(damaged)
+    assert host.until(is_ok) == [f'echo:Unknown command: "{damaged}"', "ok"]
+    assert sim.executed == [] and sim.unknown == [damaged]
+    assert sim.stats.moves == 0
+
+
+def test_fragment_after_a_flush_is_unknown_not_executed(make: Factory) -> None:
+    sim, host = make()
+    host.send("X10.5 E1.2*77")  # the tail of a line whose head went with an RX flush
+    assert host.until(is_ok) == ['echo:Unknown command: "X10.5 E1.2*77"', "ok"]
+    assert sim.executed == [] and sim.unknown == ["X10.5 E1.2*77"]
 
 
 def test_m114_position(make: Factory) -> None:
