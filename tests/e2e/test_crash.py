@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -56,8 +57,17 @@ def check_invariants(hub: Hub, tickets: set[str], in_flight: set[str] = frozense
     return by_ticket
 
 
-def test_sigkill_mid_print_then_restart(fleet: Path, tmp_path: Path) -> None:
-    hub = Hub(["serve", "--config", str(fleet)], tmp_path).start()
+@pytest.fixture
+def hub(fleet: Path, tmp_path: Path) -> Iterator[Hub]:
+    """The hub under test; stopped at teardown even when the test fails half-way."""
+    hub = Hub(["serve", "--config", str(fleet)], tmp_path)
+    try:
+        yield hub.start()
+    finally:
+        hub.close()
+
+
+def test_sigkill_mid_print_then_restart(hub: Hub, tmp_path: Path) -> None:
     gcode = write(tmp_path, "cube.gcode", prusa_mk3s(layers=40))
     tickets = set()
     for i in range(5):
@@ -94,12 +104,10 @@ def test_sigkill_mid_print_then_restart(fleet: Path, tmp_path: Path) -> None:
     assert hub.http.post(f"/api/jobs/{requeue}/requeue").status_code == 200
     wait_until(lambda: any(j["state"] == "running" for j in hub.jobs()), 30, 0.1, "a job running again")
     check_invariants(hub, tickets)
-    hub.close()
 
 
-def test_repeated_sigkill_at_random_moments(fleet: Path, tmp_path: Path) -> None:
+def test_repeated_sigkill_at_random_moments(hub: Hub, tmp_path: Path) -> None:
     rng = random.Random(7)
-    hub = Hub(["serve", "--config", str(fleet)], tmp_path).start()
     gcode = write(tmp_path, "small.gcode", prusa_mk3s(layers=8))
     big = write(tmp_path, "big.gcode", prusa_mk3s(layers=4) + "G4 P0\n" * 200_000)
     tickets: set[str] = set()
@@ -139,4 +147,3 @@ def test_repeated_sigkill_at_random_moments(fleet: Path, tmp_path: Path) -> None
                 assert hub.http.post(f"/api/jobs/{job['id']}/requeue").status_code == 200
     # A cut-off upload leaves no half file that could ever be taken for a job.
     assert list((tmp_path / "data" / "files" / "tmp").glob("*.part")) == []
-    hub.close()
