@@ -37,6 +37,10 @@ CYCLE_START = b"~"
 STATUS = b"?"
 STATUS_MIN_INTERVAL_S = 0.1  # progress snapshots at most 10 per second
 RESET_TIMEOUT_S = 3.0  # a soft reset prints the banner within milliseconds; after this GRBL is gone
+# After a reset we did not ask for (an alarm that resets, the reset button), lines we wrote before the
+# banner reached us arrive in GRBL's emptied buffer and are answered (`error:9` when locked): their
+# answers must not be taken for a new command's. Nothing is sent for this long after such a banner.
+SETTLE_S = 0.3
 START_WAIT_S = 5.0  # start_job waits this long for a cancel's reset and `$X` to finish
 JOB_SPAN = 1 << 32  # job line tags are job_seq * span + file line number; driver commands are < 0
 DOOR_OPEN = "safety door open: the beam is off — close the lid, then resume"
@@ -81,6 +85,7 @@ class GrblCore(Driver):
         # (unlock() continues), "relock" (our `$X` after a cancel is in flight)
         self._resetting: str | None = None
         self._reset_at = 0.0
+        self._quiet_until = 0.0  # SETTLE_S after a banner we did not cause
         self._control: deque[Command] = deque()
         self._in_flight_cmds: dict[int, Command] = {}
         self._cmd_seq = 0

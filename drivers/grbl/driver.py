@@ -211,6 +211,7 @@ class GrblDriver(GrblReader, GrblSender):
                 self._wait_reset(RESET_TIMEOUT_S)
         self._command("$X", timeout)
         with self._lock:
+            self._trust_after = max(self._trust_after, self._polls)  # older reports still say Alarm
             self._critical_alarm = False
             self._alarm_text = None
             self._set_status(state=DriverState.IDLE, message=None)

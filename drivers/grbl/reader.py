@@ -8,7 +8,7 @@ import serial
 
 from drivers.base import DriverState
 from drivers.grbl.codes import CRITICAL_ALARMS, alarm_message, error_message
-from drivers.grbl.core import DOOR_CLOSED, DOOR_OPEN, JOB_SPAN, LOCKED, Command, GrblCore
+from drivers.grbl.core import DOOR_CLOSED, DOOR_OPEN, JOB_SPAN, LOCKED, SETTLE_S, Command, GrblCore
 from drivers.grbl.replies import Alarm, Banner, LineError, Message, Ok, Reply, StatusReport, parse_line
 
 
@@ -106,13 +106,18 @@ class GrblReader(GrblCore):
             # (system.c: "Otherwise, no effect").
             self._resetting = "relock"
             self._control.append(Command("$X", on_done=self._relocked))
-        elif purpose is None and self._job_id is not None:
-            self._end_job("interrupted", "the controller restarted mid-job", DriverState.IDLE)
+        elif purpose is None:
+            self._quiet_until = time.monotonic() + SETTLE_S
+            if self._job_id is not None:
+                self._end_job("interrupted", "the controller restarted mid-job", DriverState.IDLE)
         self._poll_now()
         self._changed.notify_all()
 
     def _relocked(self, cmd: Command) -> None:
+        if self._resetting != "relock":
+            return  # an emergency stop overtook the cancel: its reset decides
         self._resetting = None
+        self._trust_after = max(self._trust_after, self._polls)  # older reports still say Alarm
         if cmd.error is not None:
             self._set_status(
                 state=DriverState.ERROR, message=f"unlock after cancel: {error_message(cmd.error)}"
@@ -125,8 +130,9 @@ class GrblReader(GrblCore):
 
     def _on_message(self, text: str) -> None:
         if text == "Check Door":
-            # Printed as the door opens (protocol.c, EXEC_SAFETY_DOOR): pause now, not at the next poll.
-            if self._job_id is not None and self.status.state is DriverState.RUNNING:
+            # Printed as the door opens (protocol.c, EXEC_SAFETY_DOOR): pause now, not at the next poll
+            # (and block resume() if the job was already paused).
+            if self._job_id is not None and self.status.state in (DriverState.RUNNING, DriverState.PAUSED):
                 self._set_status(state=DriverState.PAUSED, message=DOOR_OPEN)
         elif "unlock" in text and self._resetting is None and self.status.state is DriverState.IDLE:
             self._set_status(state=DriverState.ERROR, message=self._alarm_text or LOCKED)

@@ -36,6 +36,8 @@ class GrblSender(GrblCore):
             if now - self._reset_at > RESET_TIMEOUT_S:
                 self._reset_timed_out()
             wake.append(self._reset_at + RESET_TIMEOUT_S)
+        elif now < self._quiet_until:
+            wake.append(self._quiet_until)
         else:
             self._send_commands(out)
             if self._job_id is not None and self.status.state is DriverState.RUNNING and not self._control:
