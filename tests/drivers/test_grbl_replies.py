@@ -87,10 +87,13 @@ def test_garbled_status_is_not_a_report() -> None:
 
 def test_view_derives_work_position_from_cached_wco() -> None:
     view = MachineView(laser_s_max=1000)
-    view.update(
-        parse_status("<Run|MPos:11.000,22.000,0.000|FS:1200,250|WCO:1.000,2.000,0.000|Ov:100,100,100|A:M>")
-    )  # type: ignore[arg-type]
-    view.update(parse_status("<Run|MPos:21.000,32.000,0.000|FS:1200,500>"))  # type: ignore[arg-type]
+    for text in (
+        "<Run|MPos:11.000,22.000,0.000|FS:1200,250|WCO:1.000,2.000,0.000|Ov:100,100,100|A:M>",
+        "<Run|MPos:21.000,32.000,0.000|FS:1200,500>",
+    ):
+        report = parse_status(text)
+        assert report is not None
+        view.update(report)
     extra = view.extra()
     assert extra["machine_position"] == {"x": 21.0, "y": 32.0, "z": 0.0}
     assert extra["work_position"] == {"x": 20.0, "y": 30.0, "z": 0.0}
