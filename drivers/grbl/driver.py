@@ -62,6 +62,7 @@ from drivers.grbl.lines import iter_job
 from drivers.grbl.reader import GrblReader
 from drivers.grbl.sender import GrblSender
 from drivers.grbl.settings import check_settings
+from drivers.serial_link import open_serial
 
 
 class GrblDriver(GrblReader, GrblSender):
@@ -77,9 +78,7 @@ class GrblDriver(GrblReader, GrblSender):
                 raise NotReady("already connected")
             self._set_status(state=DriverState.CONNECTING, message=None)
         try:
-            ser = serial.serial_for_url(
-                self.connection, baudrate=self.profile.baud, timeout=0.1, write_timeout=2
-            )
+            ser = open_serial(self.connection, self.profile.baud)
         except (serial.SerialException, OSError, ValueError) as exc:
             self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
             raise ConnectionFailed(f"cannot open {self.connection}: {exc}") from exc

@@ -71,6 +71,7 @@ from drivers.marlin.replies import (
 )
 from drivers.marlin.sender import JOB_END, Sender
 from drivers.profiles import Profile
+from drivers.serial_link import open_serial
 
 STATUS_MIN_INTERVAL_S = 0.1  # progress/temperature snapshots at most 10 per second
 # Kept free in the RX buffer for the unnumbered M105 poll and M112 (without EMERGENCY_PARSER
@@ -126,9 +127,7 @@ class MarlinDriver(Driver):
                 raise NotReady("already connected")
             self._set_status(state=DriverState.CONNECTING, message=None)
         try:
-            ser = serial.serial_for_url(
-                self.connection, baudrate=self.profile.baud, timeout=0.1, write_timeout=2
-            )
+            ser = open_serial(self.connection, self.profile.baud)
         except (serial.SerialException, OSError, ValueError) as exc:
             self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
             raise ConnectionFailed(f"cannot open {self.connection}: {exc}") from exc

@@ -34,7 +34,8 @@ WAIT_MS = 30_000
 def start_hub(tmp: Path) -> Hub:
     """`fabzone demo` with two simulated printers; `hub.tech_token` is its technician token."""
     return Hub(
-        ["demo", "--data-dir", str(tmp / "data"), "--printers", "2", "--sim-speed", "400"], tmp
+        ["demo", "--data-dir", str(tmp / "data"), "--printers", "2", "--lasers", "1", "--sim-speed", "400"],
+        tmp,
     ).start()
 
 

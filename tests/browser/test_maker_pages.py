@@ -37,8 +37,8 @@ def test_kiosk_in_chinese_then_ticket_to_done(page: Any, hub: Hub, tmp_path: Pat
     page.click("button[data-lang=zh]")
     expect()(page.locator("h1")).to_have_text("动手做点东西")
     expect()(page.locator("html")).to_have_attribute("lang", "zh-CN")
-    # The models present in the hall are offered besides "any printer".
-    expect()(page.locator("#targets label")).to_have_count(3)
+    # "Any printer", the two printer models present in the hall, and the laser.
+    expect()(page.locator("#targets label")).to_have_count(4)
     page.set_input_files("#file", str(cube(tmp_path)))
     page.fill("#maker", "小明")
     page.fill("#name", "钥匙扣")
@@ -116,7 +116,7 @@ def test_kiosk_screenshots_in_each_language(page: Any, hub: Hub) -> None:
 def test_wall_shows_progress_then_completed(page: Any, hub: Hub, tmp_path: Path) -> None:
     clear_beds(hub)
     page.goto(f"{hub.url}/")
-    expect()(page.locator(".machine")).to_have_count(2)
+    expect()(page.locator(".machine")).to_have_count(3)  # two printers and the laser
     res = hub.submit(cube(tmp_path, layers=60), name="Torre", maker="Luca", language="it")
     assert res.status_code == 201, res.text
     job = res.json()

@@ -38,7 +38,7 @@ def test_login_clear_pause_resume_estop(page: Any, hub: Hub, tmp_path: Path) -> 
     expect()(page.locator("#dash")).to_be_visible()
     expect()(page.locator("#who")).to_contain_text("demo")
     assert page.evaluate("localStorage.getItem('fabzone.token')") == hub.tech_token
-    expect()(page.locator("#machines article.machine")).to_have_count(2)
+    expect()(page.locator("#machines article.machine")).to_have_count(3)  # two printers and the laser
 
     # A finished print leaves the bed to clear: the technician confirms it (part good).
     short = submit(hub, tmp_path, "Ruota", layers=8)

@@ -20,7 +20,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 @pytest.fixture
 def hub(tmp_path: Path):  # type: ignore[no-untyped-def]
     # demo: printer-1 is a prusa-mk3s, printer-2 a creality-ender3.
-    h = Hub(["demo", "--data-dir", str(tmp_path / "data"), "--printers", "2", "--sim-speed", "400"], tmp_path)
+    h = Hub(
+        [
+            "demo",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--printers",
+            "2",
+            "--lasers",
+            "0",
+            "--sim-speed",
+            "400",
+        ],
+        tmp_path,
+    )
     h.start()
     yield h
     h.close()

@@ -30,7 +30,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def demo(tmp_path: Path) -> Hub:
-    args = ["demo", "--data-dir", str(tmp_path / "data"), "--printers", "2", "--sim-speed", "400"]
+    args = [
+        "demo",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--printers",
+        "2",
+        "--lasers",
+        "0",
+        "--sim-speed",
+        "400",
+    ]
     return Hub(args, tmp_path).start()
 
 
