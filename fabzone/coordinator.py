@@ -30,7 +30,7 @@ from fabzone.coalesce import Coalescer
 from fabzone.config import MachineConfig
 from fabzone.events import EventBus
 from fabzone.models import Job, Machine
-from fabzone.states import JobState, MachineState
+from fabzone.states import JobState, MachineState, TransitionError
 from fabzone.telemetry import TemperatureHistory
 from fabzone.views import job_public, machine_public
 
@@ -190,6 +190,10 @@ class MachineCoordinator:
         self.temperature_history.add(status.temperatures)
         if status.state == DriverState.ERROR and previous.state != DriverState.ERROR:
             self._spawn(self._machine_error(status.message or "firmware error"))
+        if status.job_id and {status.state, previous.state} == {DriverState.PAUSED, DriverState.RUNNING}:
+            # The machine paused or resumed by itself (a laser's door, a printer's filament sensor):
+            # the job follows, as it does when a technician pauses.
+            self._spawn(self._follow_driver(status.job_id, status.state == DriverState.PAUSED))
         if status.job_id:
             self._progress_writes.trigger()
         self._status_events.trigger()
@@ -319,12 +323,22 @@ class MachineCoordinator:
     async def pause(self) -> None:
         job_id = self._require_job()
         await asyncio.to_thread(self._require_driver().pause)
-        await self._job_transition(job_id, JobState.PAUSED)
+        await self._follow_driver(job_id, paused=True)
 
     async def resume(self) -> None:
         job_id = self._require_job()
         await asyncio.to_thread(self._require_driver().resume)
-        await self._job_transition(job_id, JobState.RUNNING)
+        await self._follow_driver(job_id, paused=False)
+
+    async def _follow_driver(self, job_id: str, paused: bool) -> None:
+        """running <-> paused once: both the API call and the driver's own report lead here, in either
+        order, so finding the job already there is not an error."""
+        target = JobState.PAUSED if paused else JobState.RUNNING
+        try:
+            await self._job_transition(job_id, target)
+        except TransitionError as exc:
+            if exc.current != target:
+                raise
 
     async def cancel(self) -> None:
         if self.arming is not None:
@@ -354,6 +368,8 @@ class MachineCoordinator:
             "message": s.message,
             "firmware": s.firmware,
             "arming": self.arming.public() if self.arming else None,
+            # Protocol-specific live figures (a laser's power, position, door): shown as they come.
+            "extra": s.extra,
         }
 
     def _publish_machine(self, machine: Machine | None) -> None:

@@ -139,3 +139,33 @@ def test_alarm_mid_job_fails_it_until_a_technician_unlocks(laser: tuple[httpx.Cl
     wait_until(
         lambda: hub.get("/api/machines/laser-1").json()["state"] == "awaiting_clear", 20, what="unlocked"
     )
+
+
+def test_door_opened_mid_cut_pauses_the_job_until_resumed(laser: tuple[httpx.Client, GrblSimulator]) -> None:
+    hub, sim = laser
+    job = submit(hub)
+    hub.post(f"/api/jobs/{job['id']}/approve")
+    wait_until(lambda: hub.get("/api/machines/laser-1").json()["live"]["arming"], 20, what="waiting to arm")
+    hub.post("/api/machines/laser-1/arm")
+    wait_until(lambda: len(job_lines_sent(sim)) > 20, 20, what="cutting")
+    sim.open_door()
+    wait_until(lambda: state(hub, job["id"]) == "paused", 20, what="the job paused by the door")
+    machine = hub.get("/api/machines/laser-1").json()
+    assert machine["state"] == "paused" and "door" in (machine["live"]["message"] or "").lower()
+    assert sim.laser_power == 0
+    sim.close_door()
+    # The driver refuses to resume while it still sees the door open; it tells when it is closed.
+    wait_until(
+        lambda: "closed" in (hub.get("/api/machines/laser-1").json()["live"]["message"] or ""),
+        20,
+        what="door closed",
+    )
+    resp = hub.post(f"/api/jobs/{job['id']}/resume")
+    assert resp.status_code == 200, resp.text
+    wait_until(lambda: state(hub, job["id"]) in {"running", "completed"}, 20, what="resumed")
+    done = wait_until(
+        lambda: (j := hub.get(f"/api/jobs/{job['id']}").json())["state"] in {"completed", "failed"} and j,
+        60,
+        what="the cut",
+    )
+    assert done["state"] == "completed", done
