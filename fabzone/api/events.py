@@ -8,10 +8,15 @@ import contextlib
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 router = APIRouter(tags=["events"])
+MAX_BATCH = 200
 
 
 @router.websocket("/api/events")
-async def events(ws: WebSocket, since: int | None = None, boot: str | None = None) -> None:
+async def events(
+    ws: WebSocket, since: int | None = None, boot: str | None = None, batch: bool = False
+) -> None:
+    """`batch=1`: events that piled up for a client behind are sent as one JSON array (the pages ask
+    for it; fewer frames is what keeps 200 clients cheap). Without it, one event per message."""
     hub = ws.app.state.hub
     bus = hub.bus
     await ws.accept()
@@ -33,12 +38,18 @@ async def events(ws: WebSocket, since: int | None = None, boot: str | None = Non
         async def pump() -> None:
             nonlocal last
             while True:
-                event = await sub.get()
-                if event.seq <= last:
-                    continue  # already sent in the replay
-                last = event.seq
-                await ws.send_text(event.json)
-                bus.sent += 1
+                ready = [await sub.get()]
+                while batch and len(ready) < MAX_BATCH and not sub.queue.empty():
+                    ready.append(sub.queue.get_nowait())
+                ready = [e for e in ready if e.seq > last]  # not what the replay already sent
+                if not ready:
+                    continue
+                last = ready[-1].seq
+                if len(ready) == 1:
+                    await ws.send_text(ready[0].json)
+                else:
+                    await ws.send_text("[" + ",".join(e.json for e in ready) + "]")
+                bus.sent += len(ready)
                 if sub.dropped and sub.queue.empty():
                     await ws.close(code=1013, reason="too slow; reconnect with since")
                     return

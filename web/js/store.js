@@ -119,12 +119,16 @@ function apply(ev) {
 
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const q = seq != null && boot ? `?since=${seq}&boot=${boot}` : "";
+  // batch=1: when this page falls behind, the hub sends what piled up as one array (fewer frames).
+  const q = seq != null && boot ? `?batch=1&since=${seq}&boot=${boot}` : "?batch=1";
   ws = new WebSocket(`${proto}//${location.host}/api/events${q}`);
   let pending = []; // events that arrive while the snapshot loads
   let loading = null;
-  ws.onmessage = async (msg) => {
-    const ev = JSON.parse(msg.data);
+  ws.onmessage = (msg) => {
+    const data = JSON.parse(msg.data);
+    (Array.isArray(data) ? data : [data]).forEach(receive);
+  };
+  const receive = (ev) => {
     if (ev.type === "hello") {
       state.connected = true;
       retry = 1000;
