@@ -8,6 +8,8 @@ from importlib import import_module
 DRIVERS: dict[str, str] = {
     "marlin": "drivers.marlin:MarlinDriver",
     "grbl": "drivers.grbl:GrblDriver",
+    "mqtt": "drivers.mqtt:MqttDriver",
+    "octoprint": "drivers.octoprint:OctoPrintDriver",
 }
 
 

@@ -28,10 +28,17 @@ def _grbl() -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argpar
     return grbl.add_arguments, grbl.from_arguments
 
 
+def _mqtt() -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], Any]]:
+    from drivers.sim import mqtt
+
+    return mqtt.add_arguments, mqtt.from_arguments
+
+
 # One entry per protocol: (help, loader of (add_arguments, build)). `grbl` and `mqtt` go here.
 SUBCOMMANDS: dict[str, tuple[str, Callable[[], tuple[Any, Any]]]] = {
     "marlin": ("a Marlin 2.1 printer on a pty", _marlin),
     "grbl": ("a GRBL 1.1h laser on a pty", _grbl),
+    "mqtt": ("MQTT printers and lasers (docs/mqtt.md) on a broker; prints their URLs", _mqtt),
 }
 
 

@@ -1,0 +1,340 @@
+"""The hub's side of an MQTT machine (docs/mqtt.md) on paho-mqtt 2.x's threaded loop."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from drivers.base import (
+    ConnectionChanged,
+    ConnectionFailed,
+    Driver,
+    DriverError,
+    DriverState,
+    EventCallback,
+    JobEnded,
+    JobOutcome,
+    NotReady,
+    Temperature,
+)
+from drivers.mqtt import contract
+from drivers.profiles import Profile
+
+log = logging.getLogger(__name__)
+
+_STATES = {
+    "idle": DriverState.IDLE,
+    "downloading": DriverState.RUNNING,
+    "running": DriverState.RUNNING,
+    "paused": DriverState.PAUSED,
+    "error": DriverState.ERROR,
+}
+_OUTCOMES = {"completed", "failed", "cancelled", "interrupted"}
+
+
+class CommandFailed(NotReady):
+    """The device answered a command with `ok: false` (its `code` and words in the message)."""
+
+
+class MqttDriver(Driver):
+    """`connection` is `mqtt://[user@]host:port/<site>/<machine>[?version=3.1.1]`.
+
+    `file_url(path)` gives the signed URL the device downloads a job from (the hub's
+    `/api/files/...`). A broker outage shorter than `broker_grace_s` is ridden out: paho reconnects
+    with backoff, the persistent session keeps what the device said meanwhile, and the retained
+    status brings the snapshot back; only a device's last will (or a longer outage) is "offline".
+    """
+
+    protocol = "mqtt"
+
+    def __init__(
+        self,
+        profile: Profile,
+        connection: str,
+        *,
+        on_event: EventCallback | None = None,
+        file_url: Callable[[Path], str] | None = None,
+        client_id: str | None = None,
+        ack_timeout_s: float = 10.0,
+        start_timeout_s: float = 60.0,
+        broker_grace_s: float = 30.0,
+    ) -> None:
+        super().__init__(profile, connection, on_event=on_event)
+        self.url = contract.BrokerUrl.parse(connection)
+        self.prefix = self.url.topic_prefix
+        self._file_url = file_url
+        self._client_id = client_id or f"fabzone-hub-{self.url.site}-{self.url.machine}"
+        self.ack_timeout_s = ack_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.broker_grace_s = broker_grace_s
+        self._lock = threading.Lock()
+        self._client: mqtt.Client | None = None
+        self._connected = threading.Event()
+        self._device_online = threading.Event()
+        self._have_status = threading.Event()
+        self._boot = -1  # highest boot counter seen (docs/mqtt.md: a lower one's will is stale)
+        self._snapshot: dict[str, Any] = {}
+        self._job: str | None = None  # the job this driver started and has not seen end
+        self._ended: set[str] = set()
+        self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._grace_timer: threading.Timer | None = None
+        self._closed = False
+        self._up = False  # ConnectionChanged(True) was reported
+        self.commands_sent = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def connect(self, timeout: float = 10.0) -> None:
+        self._set_status(state=DriverState.CONNECTING, message=None)
+        client = contract.make_client(self.url, self._client_id, persistent=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        contract.connect_async(client, self.url, persistent=True)
+        client.loop_start()
+        deadline = time.monotonic() + timeout
+        if not self._connected.wait(timeout):
+            raise ConnectionFailed(f"no answer from the MQTT broker {self.url.host}:{self.url.port}")
+        # The retained availability/status arrive right after SUBACK (MQTT 5 §3.3.1.3).
+        if not self._device_online.wait(max(0.0, deadline - time.monotonic())):
+            raise ConnectionFailed(f"device {self.prefix} is not online")
+        if not self._have_status.wait(max(0.0, deadline - time.monotonic())):
+            raise ConnectionFailed(f"device {self.prefix} published no status")
+        self._up = True
+        self._emit(ConnectionChanged(True))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            job = self._job
+        self._cancel_grace()
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        if job is not None:
+            self._job_ended(job, "interrupted", "the hub closed its link to the device")
+        self._set_status(state=DriverState.DISCONNECTED)
+        if self._up:
+            self._emit(ConnectionChanged(False, "closed"))
+
+    # -- paho callbacks (paho's loop thread) --------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("%s: broker refused the connection: %s", self.prefix, reason)
+            return
+        # Subscribe on every connect, session present or not: cheap, and a broker that lost its
+        # state (restarted without persistence) would otherwise leave us deaf.
+        client.subscribe([(f"{self.prefix}/{t}", contract.QOS) for t in contract.TOPICS if t != "cmd"])
+        self._cancel_grace()
+        self._connected.set()
+        if self.status.message == "broker unreachable":
+            self._set_status(message=None)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self._connected.clear()
+        if self._closed:
+            return
+        log.warning("%s: lost the broker (%s); paho reconnects", self.prefix, reason)
+        self._set_status(message="broker unreachable")
+        with self._lock:
+            if self._grace_timer is None:
+                self._grace_timer = threading.Timer(self.broker_grace_s, self._broker_gone)
+                self._grace_timer.daemon = True
+                self._grace_timer.start()
+
+    def _cancel_grace(self) -> None:
+        with self._lock:
+            timer, self._grace_timer = self._grace_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _broker_gone(self) -> None:
+        self._device_lost(f"MQTT broker unreachable for {self.broker_grace_s:.0f} s")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        data = contract.loads(msg.payload)
+        if data is None:
+            return
+        topic = msg.topic[len(self.prefix) + 1 :]
+        try:
+            if topic == "availability":
+                self._on_availability(data)
+            elif topic == "status":
+                self._on_status(data)
+            elif topic == "events":
+                self._on_device_event(data)
+            elif topic == "cmd/result":
+                self._on_result(data)
+        except Exception:  # one bad payload must not kill paho's loop thread
+            log.exception("%s: cannot handle %s", self.prefix, msg.topic)
+
+    def _on_availability(self, data: dict[str, Any]) -> None:
+        boot = int(data.get("boot", 0))
+        if boot < self._boot:
+            return  # a will from an older connection, delivered late (docs/mqtt.md)
+        rebooted = self._boot >= 0 and boot > self._boot
+        self._boot = boot
+        if data.get("state") == "online":
+            if rebooted and self._job is not None:
+                self._job_ended(self._job, "interrupted", "the device rebooted")
+            self._device_online.set()
+        else:
+            self._device_lost("device offline (last will)" if data.get("state") == "offline" else "unknown")
+
+    def _device_lost(self, reason: str) -> None:
+        self._device_online.clear()
+        if self._closed:
+            return
+        if self._job is not None:
+            self._job_ended(self._job, "interrupted", reason)
+        self._set_status(state=DriverState.DISCONNECTED, message=reason)
+        if self._up:
+            self._up = False
+            self._emit(ConnectionChanged(False, reason))
+
+    def _on_status(self, data: dict[str, Any]) -> None:
+        if int(data.get("boot", 0)) < self._boot:
+            return
+        # Status merge (docs/mqtt.md): a full snapshot replaces, a partial one updates key by key.
+        self._snapshot = {**self._snapshot, **data} if data.get("partial") else data
+        snap = self._snapshot
+        job = snap.get("job") or {}
+        temps = {
+            name: Temperature(float(t.get("actual", 0)), float(t.get("target", 0)))
+            for name, t in (snap.get("temperatures") or {}).items()
+        }
+        state = _STATES.get(str(snap.get("state")), DriverState.ERROR)
+        self._set_status(
+            state=state,
+            job_id=job.get("id"),
+            lines_acked=int(job.get("lines_done") or 0),
+            lines_total=job.get("lines_total") or None,
+            temperatures=temps,
+            message=snap.get("message"),
+            firmware=snap.get("firmware"),
+            extra={**(snap.get("extra") or {}), "device_state": snap.get("state"), "boot": snap.get("boot")},
+        )
+        self._have_status.set()
+        last = snap.get("last_job") or {}
+        if self._job is not None and last.get("id") == self._job and last.get("outcome") in _OUTCOMES:
+            self._job_ended(self._job, last["outcome"], last.get("reason"), int(job.get("lines_done") or 0))
+
+    def _on_device_event(self, data: dict[str, Any]) -> None:
+        if data.get("type") == "job_ended" and data.get("job_id") == self._job and self._job:
+            outcome = data.get("outcome")
+            if outcome in _OUTCOMES:
+                self._job_ended(self._job, outcome, data.get("reason"), int(data.get("lines_done") or 0))
+
+    def _on_result(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            waiting = self._waiting.get(str(data.get("id")))
+        if waiting is not None:
+            waiting[1].append(data)
+            waiting[0].set()
+
+    def _job_ended(
+        self, job_id: str, outcome: JobOutcome, reason: str | None, lines: int | None = None
+    ) -> None:
+        with self._lock:
+            if job_id in self._ended:
+                return  # once, whether the event, the snapshot or the will said it first
+            self._ended.add(job_id)
+            if self._job == job_id:
+                self._job = None
+        done = lines if lines is not None else self.status.lines_acked
+        self._emit(JobEnded(job_id, outcome, done, reason))
+
+    # -- commands ------------------------------------------------------------------------------------
+
+    def _command(
+        self, command: str, job_id: str | None, args: dict[str, Any] | None = None, *, wait: float | None
+    ) -> dict[str, Any] | None:
+        client = self._client
+        if client is None or self._closed:
+            raise NotReady("not connected")
+        cmd_id = uuid.uuid4().hex
+        payload = {
+            "id": cmd_id,
+            "expires_at": round(time.time() + contract.COMMAND_TTL_S, 3),
+            "job_id": job_id,
+            "command": command,
+            "args": args or {},
+        }
+        done = threading.Event()
+        answers: list[dict[str, Any]] = []
+        with self._lock:
+            self._waiting[cmd_id] = (done, answers)
+        try:
+            # QoS 1, never retained: paho keeps it across a broker outage and resends it (with DUP)
+            # after reconnecting; the device drops the repeat by its id.
+            client.publish(f"{self.prefix}/cmd", contract.dumps(payload), qos=contract.QOS, retain=False)
+            self.commands_sent += 1
+            if wait is None:
+                return None
+            if not done.wait(wait):
+                raise DriverError(f"{command}: no answer from {self.prefix} within {wait:.0f} s")
+            answer = answers[0]
+        finally:
+            with self._lock:
+                self._waiting.pop(cmd_id, None)
+        if not answer.get("ok"):
+            raise CommandFailed(
+                f"{command} refused by the device: {answer.get('code')}: {answer.get('message')}"
+            )
+        return answer
+
+    def start_job(self, job_id: str, path: Path, total_lines: int | None = None) -> None:
+        if self.status.state != DriverState.IDLE or self._job is not None:
+            raise NotReady(f"cannot start: machine is {self.status.state.value}")
+        if self._file_url is None:
+            raise DriverError("no file URL source: the hub serves job files to MQTT machines")
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        args = {
+            "url": self._file_url(path),
+            "sha256": digest.hexdigest(),
+            "size": path.stat().st_size,
+            "lines_total": total_lines,
+        }
+        with self._lock:
+            self._job = job_id
+        try:
+            self._command("start", job_id, args, wait=self.start_timeout_s)
+        except DriverError:
+            with self._lock:
+                if self._job == job_id:
+                    self._job = None
+            raise
+
+    def _require_job(self) -> str:
+        job = self._job or self.status.job_id
+        if job is None:
+            raise NotReady("no job on the machine")
+        return job
+
+    def pause(self) -> None:
+        self._command("pause", self._require_job(), wait=self.ack_timeout_s)
+
+    def resume(self) -> None:
+        self._command("resume", self._require_job(), wait=self.ack_timeout_s)
+
+    def cancel(self) -> None:
+        self._command("cancel", self._require_job(), wait=self.ack_timeout_s)
+
+    def emergency_stop(self) -> None:
+        # Never waits: the caller must get control back at once (the device answers all the same).
+        self._command("estop", None, wait=None)
