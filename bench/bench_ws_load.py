@@ -88,11 +88,15 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--printers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--sim-speed", type=float, default=1.0, help="1 = printers at real speed")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        sims = [SimProcess("prusa-mk3s", tmp, f"sim{i}", "--speed", "5") for i in range(args.printers)]
+        sims = [
+            SimProcess("prusa-mk3s", tmp, f"sim{i}", "--speed", str(args.sim_speed))
+            for i in range(args.printers)
+        ]
         machines = "".join(
             f'[[machines]]\nid = "p{i}"\nname = "P{i}"\nport = "{s.port}"\nprofile = "prusa-mk3s"\n\n'
             for i, s in enumerate(sims)
