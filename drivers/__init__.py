@@ -9,6 +9,7 @@ DRIVERS: dict[str, str] = {
     "marlin": "drivers.marlin:MarlinDriver",
     "grbl": "drivers.grbl:GrblDriver",
     "mqtt": "drivers.mqtt:MqttDriver",
+    "octoprint": "drivers.octoprint:OctoPrintDriver",
 }
 
 

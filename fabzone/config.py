@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drivers import DRIVERS
 from drivers.profiles import all_profiles
@@ -25,10 +25,16 @@ class MachineConfig(_Strict):
     name: str
     driver: str = "marlin"
     port: str | None = None  # serial device, pty or socket:// URL (serial drivers)
-    url: str | None = None  # network drivers (OctoPrint, later)
+    url: str | None = None  # network drivers: OctoPrint's base URL
+    # OctoPrint: the NAME of the environment variable holding the application key (never the key).
+    # `port` is then the printer's serial port on the OctoPrint host (default: OctoPrint's own).
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     baud: int | None = None  # default: the profile's
     profile: str
     site: str | None = None
+    # MQTT: the machine's name in its topics fabzone/v1/<site>/<device>/ (default: its id); the
+    # broker is `url` (mqtt://…) or else `[hub] mqtt_url`.
+    device: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
 
     @field_validator("driver")
     @classmethod
@@ -46,7 +52,19 @@ class MachineConfig(_Strict):
 
     @property
     def connection(self) -> str:
-        return self.port or self.url or ""
+        return self.url or self.port or ""
+
+    def driver_options(self) -> dict[str, object]:
+        """Keyword arguments for a network driver, read when it connects (a key set later is used)."""
+        if self.driver != "octoprint":
+            return {}
+        name = self.api_key_env or ""
+        return {
+            "api_key": os.environ.get(name, "") if name else "",
+            "api_key_source": name or "(api_key_env missing in the fleet file)",
+            "serial_port": self.port,
+            "baudrate": self.baud,
+        }
 
 
 class HubConfig(_Strict):
@@ -67,6 +85,11 @@ class HubConfig(_Strict):
     # A laser job assigned to a laser waits this long for a technician to arm it, then goes back to
     # the queue.
     arm_timeout_s: float = Field(default=300, gt=0)
+    # MQTT (docs/mqtt.md): the broker of MQTT machines that name none, and of the hub's own topics.
+    mqtt_url: str | None = None  # mqtt://[user@]host:port[?version=3.1.1]
+    mqtt_publish: bool = False  # publish every machine's state and job events under fabzone/v1/<site>/hub/
+    mqtt_discovery: bool = False  # and Home Assistant MQTT discovery configurations
+    mqtt_discovery_prefix: str = "homeassistant"
 
 
 class Settings(_Strict):
@@ -82,6 +105,24 @@ class Settings(_Strict):
                 raise ValueError(f"machine id {m.id!r} appears twice")
             seen.add(m.id)
         return machines
+
+    @model_validator(mode="after")
+    def _mqtt_connections(self) -> Settings:
+        # An MQTT machine's connection is the broker URL with its topic path: mqtt://host:port/<site>/<device>.
+        for m in self.machines:
+            if m.driver != "mqtt":
+                continue
+            base = m.url or self.hub.mqtt_url
+            if not base or not base.startswith("mqtt://"):
+                raise ValueError(
+                    f"machine {m.id!r}: an MQTT machine needs url = 'mqtt://…' or [hub] mqtt_url"
+                )
+            from drivers.mqtt.contract import BrokerUrl
+
+            broker = BrokerUrl.parse(base)
+            if broker.machine is None:
+                m.url = broker.with_machine(m.site or self.hub.site, m.device or m.id)
+        return self
 
     @property
     def database_url(self) -> str:
@@ -111,6 +152,12 @@ def _env_overrides(data: dict) -> dict:
         hub["max_upload_mb"] = float(env["FABZONE_MAX_UPLOAD_MB"])
     if env.get("FABZONE_SITE"):
         hub["site"] = env["FABZONE_SITE"]
+    if env.get("FABZONE_MQTT_URL"):
+        hub["mqtt_url"] = env["FABZONE_MQTT_URL"]
+    if env.get("FABZONE_MQTT_PUBLISH"):
+        hub["mqtt_publish"] = env["FABZONE_MQTT_PUBLISH"].lower() in ("1", "true", "yes")
+    if env.get("FABZONE_PUBLIC_URL"):
+        hub["public_url"] = env["FABZONE_PUBLIC_URL"]
     if env.get("FABZONE_WS_QUEUE_SIZE"):
         hub["ws_queue_size"] = int(env["FABZONE_WS_QUEUE_SIZE"])
     return {**data, "hub": hub}

@@ -59,7 +59,9 @@ class MachineCoordinator:
         *,
         backoff: tuple[float, float] = (0.5, 30.0),
         arm_timeout_s: float = 300.0,
+        driver_options: dict[str, Any] | None = None,
     ) -> None:
+        self._hub_driver_options = driver_options or {}  # what only the hub knows (MQTT: file URLs)
         self.arm_timeout_s = arm_timeout_s
         self.arming: ArmingGate | None = None
         self.config = config
@@ -135,7 +137,9 @@ class MachineCoordinator:
 
     def _make_driver(self) -> Driver:
         cls = driver_class(self.config.driver)
-        return cls(self.profile, self.config.connection, on_event=self._from_driver_thread)  # type: ignore[no-any-return]
+        options = self.config.driver_options()  # network drivers: API key (from the env), port, baud
+        options = {**options, **self._hub_driver_options}
+        return cls(self.profile, self.config.connection, on_event=self._from_driver_thread, **options)  # type: ignore[no-any-return]
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one crud operation in a worker thread, in this machine's order."""
@@ -150,9 +154,35 @@ class MachineCoordinator:
     async def _came_online(self) -> None:
         self.online = True
         log.info("%s: online (%s)", self.machine_id, self.driver_status.firmware or self.config.driver)
+        driver = self.driver
+        if driver is not None and getattr(driver, "survives_host_restart", False):
+            await self._reattach(driver)
+            return
         machine = await self._db(crud.machine_online, self.machine_id)
         self._publish_machine(machine)
         self._poke()
+
+    async def _reattach(self, driver: Driver) -> None:
+        """The machine's own host streams the job (OctoPrint): a job it held across our restart or an
+        outage is still `running`/`paused` here; the driver follows it again or reports how it ended."""
+        machine, job = await self._db(crud.machine_reattached, self.machine_id)
+        self._publish_machine(machine)
+        if job is None:
+            self._poke()
+            return
+        self.job_id = job.id
+        log.info("%s: following job %s again", self.machine_id, job.id)
+        total = (job.analysis or {}).get("lines") or job.lines_total
+        try:
+            await asyncio.to_thread(driver.reattach, job.id, total)  # type: ignore[attr-defined]
+        except DriverError as exc:
+            log.warning("%s: could not reconcile job %s: %s", self.machine_id, job.id, exc)
+            self._lost.set()
+            return
+        status = driver.status
+        if status.job_id == job.id and status.state in (DriverState.RUNNING, DriverState.PAUSED):
+            # Paused or resumed on OctoPrint while we were away: the job follows.
+            await self._follow_driver(job.id, status.state == DriverState.PAUSED)
 
     async def _went_offline(self, reason: str) -> None:
         was_online = self.online

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
+from drivers import driver_class
 from drivers.profiles import Profile, get_profile
-from fabzone import crud, db
+from fabzone import crud, db, signing
 from fabzone.config import MachineConfig, Settings
 from fabzone.coordinator import MachineCoordinator
 from fabzone.events import EventBus
@@ -33,6 +35,8 @@ class Hub:
         )
         self.coordinators: dict[str, MachineCoordinator] = {}
         self.recovery: Any = None
+        self.signing_key = signing.load_or_create_key(settings.hub.data_dir)
+        self.mqtt_publisher: Any = None
 
     @property
     def profiles(self) -> dict[str, Profile]:
@@ -52,7 +56,15 @@ class Hub:
             crud.upsert_machines(
                 session, [self._machine_row(m) for m in self.settings.machines], disable_missing=False
             )
-            self.recovery = crud.recover_after_crash(session, machine_ids=self.coordinator_ids)
+            # OctoPrint streams its job itself: such a job survived the hub and is reconciled on connect.
+            reattach = [
+                m.id
+                for m in self.settings.machines
+                if getattr(driver_class(m.driver), "survives_host_restart", False)
+            ]
+            self.recovery = crud.recover_after_crash(
+                session, machine_ids=self.coordinator_ids, reattach=reattach
+            )
             # Until its driver connects, no machine of ours is available (a clean stop left them idle).
             for machine in crud.list_machines(session):
                 if machine.id in self.coordinator_ids and machine.state == MachineState.IDLE:
@@ -68,12 +80,28 @@ class Hub:
                 self.files.path_for,
                 self.scheduler.poke,
                 arm_timeout_s=self.settings.hub.arm_timeout_s,
+                driver_options=self._driver_options(cfg),
             )
             self.coordinators[cfg.id] = coordinator
             await coordinator.start()
         await self.scheduler.start()
+        hub = self.settings.hub
+        if hub.mqtt_publish and hub.mqtt_url:
+            from fabzone.mqtt_out import HubPublisher
+
+            self.mqtt_publisher = HubPublisher(
+                hub.mqtt_url,
+                hub.site,
+                self.bus,
+                [(m.id, m.name) for m in self.settings.machines],
+                discovery=hub.mqtt_discovery,
+                discovery_prefix=hub.mqtt_discovery_prefix,
+            )
+            await self.mqtt_publisher.start()
 
     async def stop(self) -> None:
+        if self.mqtt_publisher is not None:
+            await self.mqtt_publisher.stop()
         await self.scheduler.stop()
         await asyncio.gather(*(c.stop() for c in self.coordinators.values()), return_exceptions=True)
         self.engine.dispose()
@@ -97,10 +125,23 @@ class Hub:
             "name": cfg.name,
             "site": cfg.site or self.settings.hub.site,
             "profile_id": cfg.profile,
-            "protocol": profile.protocol,
+            # A printer behind OctoPrint keeps its firmware profile (validation) but is driven by REST.
+            "protocol": "octoprint" if cfg.driver == "octoprint" else profile.protocol,
             "connection": cfg.connection,
             "settings": {"baud": cfg.baud} if cfg.baud else {},
         }
+
+    def _driver_options(self, cfg: MachineConfig) -> dict[str, Any]:
+        if cfg.driver != "mqtt":
+            return {}
+        hub = self.settings.hub
+        base = (hub.public_url or f"http://{hub.host}:{hub.port}").rstrip("/")
+
+        def file_url(path: Path) -> str:
+            # The store's file name is the content's sha256 (fabzone/filestore.py).
+            return f"{base}/api/files/{path.name}?{signing.signed_query(self.signing_key, path.name)}"
+
+        return {"file_url": file_url}
 
     def job_queued(self) -> None:
         self.scheduler.poke()

@@ -53,7 +53,9 @@ JOB_ON_MACHINE = frozenset({J.STARTING, J.RUNNING, J.PAUSED})
 M = MachineState
 MACHINE_TRANSITIONS: dict[MachineState, frozenset[MachineState]] = {
     # Back online: idle if the bed is known clear, awaiting_clear if a part may be on it.
-    M.OFFLINE: frozenset({M.IDLE, M.AWAITING_CLEAR, M.ERROR, M.MAINTENANCE}),
+    # offline -> running/paused: a machine whose own host kept printing while the hub could not see it
+    # (OctoPrint streams the file itself) comes back with its job.
+    M.OFFLINE: frozenset({M.IDLE, M.AWAITING_CLEAR, M.ERROR, M.MAINTENANCE, M.RUNNING, M.PAUSED}),
     M.IDLE: frozenset({M.STARTING, M.OFFLINE, M.ERROR, M.MAINTENANCE}),
     M.STARTING: frozenset({M.RUNNING, M.IDLE, M.OFFLINE, M.ERROR, M.AWAITING_CLEAR}),
     # Every way a job ends leaves something on the bed (a part, a half part, a purge line).

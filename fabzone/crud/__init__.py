@@ -24,6 +24,7 @@ from fabzone.crud.machines import (
     clear_bed,
     machine_offline,
     machine_online,
+    machine_reattached,
     set_machine_state,
     upsert_machines,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "list_queue",
     "machine_offline",
     "machine_online",
+    "machine_reattached",
     "normalize_ticket",
     "queue_positions",
     "recover_after_crash",

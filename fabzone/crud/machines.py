@@ -113,6 +113,21 @@ def machine_online(session: Session, machine_id: str) -> Machine:
 
 
 @unit_of_work
+def machine_reattached(session: Session, machine_id: str) -> tuple[Machine, Job | None]:
+    """A driver whose host streams jobs itself (OctoPrint) is back: a running/paused job it held stays
+    on the machine, which mirrors it again (offline -> running/paused); without one, `machine_online`."""
+    machine = lock_machine(session, machine_id)
+    job = session.get(Job, machine.current_job_id) if machine.current_job_id else None
+    if job is None or job.machine_id != machine_id or job.state not in (JobState.RUNNING, JobState.PAUSED):
+        return machine_online(session, machine_id), None
+    target = MachineState(job.state.value)
+    if machine.state in (MachineState.OFFLINE, MachineState.RUNNING, MachineState.PAUSED):
+        _set_state(machine, target, None)
+        session.flush()
+    return machine, job
+
+
+@unit_of_work
 def machine_offline(session: Session, machine_id: str, reason: str | None = None) -> Machine:
     """The driver lost the machine. A job on it must be ended by the caller (job_finished, 'interrupted')."""
     machine = lock_machine(session, machine_id)
@@ -120,6 +135,11 @@ def machine_offline(session: Session, machine_id: str, reason: str | None = None
     # next connect would make it idle and give it a job).
     if machine.state not in (MachineState.OFFLINE, MachineState.MAINTENANCE):
         _set_state(machine, MachineState.OFFLINE, reason)
+        session.flush()
+    elif machine.state == MachineState.OFFLINE and reason and machine.state_reason != reason:
+        # Still offline, now for a known reason (e.g. "connecting" -> OctoPrint refused the API key).
+        machine.state_reason = reason
+        machine.updated_at = utcnow()
         session.flush()
     return machine
 

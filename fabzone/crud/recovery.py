@@ -19,6 +19,7 @@ _BUSY = (MachineState.STARTING, MachineState.RUNNING, MachineState.PAUSED)
 class RecoverySummary:
     interrupted: list[str] = field(default_factory=list)  # job ids: were streaming, part on the bed
     requeued: list[str] = field(default_factory=list)  # job ids: were starting, nothing sent
+    kept: list[str] = field(default_factory=list)  # job ids: their machine's own host runs them
     machines_awaiting_clear: list[str] = field(default_factory=list)
     machines_idle: list[str] = field(default_factory=list)
     machines_offline: list[str] = field(default_factory=list)
@@ -29,7 +30,9 @@ class RecoverySummary:
 
 
 @unit_of_work
-def recover_after_crash(session: Session, *, machine_ids: Collection[str] | None = None) -> RecoverySummary:
+def recover_after_crash(
+    session: Session, *, machine_ids: Collection[str] | None = None, reattach: Collection[str] = ()
+) -> RecoverySummary:
     """Run once at hub start, before the scheduler and the drivers. Idempotent; one transaction.
 
     - running/paused jobs -> interrupted (detail: lines_acked as last written by update_progress); their
@@ -42,6 +45,9 @@ def recover_after_crash(session: Session, *, machine_ids: Collection[str] | None
 
     `machine_ids` limits recovery to the machines this hub drives, for several hubs on one PostgreSQL;
     a job whose machine is not in the list is left alone. Default: all machines.
+
+    `reattach`: machines whose own host streams the job (OctoPrint): their running/paused jobs stay as
+    they are (and so do the machines) for the driver to reconcile when it connects.
     """
     summary = RecoverySummary()
     scope = None if machine_ids is None else set(machine_ids)
@@ -53,6 +59,9 @@ def recover_after_crash(session: Session, *, machine_ids: Collection[str] | None
             continue
         if job.machine_id is not None:
             freed.add(job.machine_id)
+        if job.state != JobState.STARTING and job.machine_id in reattach:
+            summary.kept.append(job.id)
+            continue
         if job.state == JobState.STARTING:
             detail = {"reason": "hub restarted before the job started"}
             apply_transition(session, job, JobState.QUEUED, detail=detail, bed_touched=False)
