@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from fabzone.api import auth as auth_api
-from fabzone.api import events, jobs, kiosk, lasers, machines, metrics, pages
+from fabzone.api import events, files, jobs, kiosk, lasers, machines, metrics, pages
 from fabzone.auth import RateLimiter
 from fabzone.config import Settings
 from fabzone.hub import Hub
@@ -37,6 +37,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.include_router(auth_api.router)
     app.include_router(kiosk.router)
     app.include_router(metrics.router)
+    app.include_router(files.router)
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -21,7 +21,8 @@ def serve_hub(config: dict[str, Any], name: str = "test") -> Iterator[httpx.Clie
     """Yields an HTTP client for the hub described by `config` (the fleet file's structure); it sends a
     technician's token."""
     settings = build_settings(config, name)
-    port = free_port()
+    # A test that must know the port beforehand (devices fetch files from the hub) names it.
+    port = int(config.get("hub", {}).get("port") or free_port())
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
