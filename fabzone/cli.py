@@ -22,7 +22,11 @@ def _run(settings: Settings) -> None:
         level=settings.hub.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(settings)
-    uvicorn.run(app, host=settings.hub.host, port=settings.hub.port, log_level="warning")
+    # No permessage-deflate: it would compress the same event once per client (the fan-out hot path);
+    # the events are small JSON and the hall's network is local.
+    uvicorn.run(
+        app, host=settings.hub.host, port=settings.hub.port, log_level="warning", ws_per_message_deflate=False
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -40,17 +44,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fabzone.demo import demo_fleet
+    from fabzone.demo import demo_fleet, mqtt_fleet
 
     sims, machines = demo_fleet(args.printers, args.lasers, args.sim_speed)
+    hub: dict[str, object] = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "site": "demo"}
+    if args.mqtt > 0:
+        # No broker configured: an embedded one, so MQTT machines are in the demo on a fresh machine.
+        mqtt_sims, mqtt_machines, mqtt_url = mqtt_fleet(
+            args.mqtt, args.sim_speed, args.mqtt_url or os.environ.get("FABZONE_MQTT_URL") or None, "demo"
+        )
+        sims += mqtt_sims
+        machines += mqtt_machines
+        hub |= {"mqtt_url": mqtt_url, "mqtt_publish": True}
     data_dir = Path(args.data_dir)
-    settings = build_settings(
-        {
-            "hub": {"host": args.host, "port": args.port, "data_dir": str(data_dir), "site": "demo"},
-            "machines": machines,
-        },
-        "demo",
-    )
+    settings = build_settings({"hub": hub, "machines": machines}, "demo")
     try:
         token = cli_tokens.demo_token(settings, args.tech_token or os.environ.get("FABZONE_DEMO_TECH_TOKEN"))
     except TokenError as exc:
@@ -76,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="./.fabzone-demo")
     demo.add_argument("--printers", type=int, default=3)
     demo.add_argument("--lasers", type=int, default=1)
+    demo.add_argument("--mqtt", type=int, default=1, help="simulated MQTT machines (docs/mqtt.md)")
+    demo.add_argument(
+        "--mqtt-url", help="their broker (default: env FABZONE_MQTT_URL, else an embedded amqtt broker)"
+    )
     demo.add_argument(
         "--sim-speed", type=float, default=10.0, help="simulated time runs this many times faster"
     )

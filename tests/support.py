@@ -120,6 +120,8 @@ class Hub:
         if args and args[0] == "demo":
             self.tech_token = secrets.token_urlsafe(24)
             self.args += ["--tech-token", self.tech_token]
+            if "--mqtt" not in args:  # tests name their fleet: MQTT machines only where asked for
+                self.args += ["--mqtt", "0"]
         elif args and args[0] == "serve" and "--config" in args:
             config = args[args.index("--config") + 1]
             name = f"tests-{secrets.token_hex(4)}"
