@@ -49,7 +49,9 @@ def op(octoprint: OctoPrintServer) -> Iterator[OctoPrintServer]:
     yield octoprint
 
 
-def write_fleet(tmp_path: Path, op: OctoPrintServer, db_url: str | None = None, key_env: str = KEY_ENV) -> Path:
+def write_fleet(
+    tmp_path: Path, op: OctoPrintServer, db_url: str | None = None, key_env: str = KEY_ENV
+) -> Path:
     config = tmp_path / "fabzone.toml"
     database = f'database_url = "{db_url}"\n' if db_url else ""
     config.write_text(

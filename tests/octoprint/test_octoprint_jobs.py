@@ -76,7 +76,7 @@ def test_bad_api_key(op: OctoPrintServer, tmp_path: Path) -> None:
             return m if m["state"] == "offline" and "API key" in (m["state_reason"] or "") else None
 
         machine = wait_until(refused, 30, 0.1, "machine offline with the API key as reason")
-        assert "403" in machine["state_reason"]
+        assert machine is not None and "403" in machine["state_reason"]
     finally:
         hub.close()
 
