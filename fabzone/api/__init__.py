@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from fabzone.api import auth as auth_api
 from fabzone.api import events, files, jobs, kiosk, lasers, machines, metrics, pages
+from fabzone.api.errors import install_error_handlers
 from fabzone.auth import RateLimiter
 from fabzone.config import Settings
 from fabzone.hub import Hub
@@ -29,6 +30,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     app = FastAPI(title="fabzone", version="0.1.0", lifespan=lifespan)
     app.state.hub = hub
+    install_error_handlers(app)
     app.state.submit_limiter = RateLimiter(settings.hub.submit_per_minute, settings.hub.submit_window_s)
     app.include_router(jobs.router)
     app.include_router(machines.router)

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
-from fabzone import i18n
+from fabzone import crud, i18n
+from fabzone.crud import NotFoundError
 from fabzone.hub import Hub
+from fabzone.models import Job
 
 
 def get_hub(request: Request) -> Hub:
@@ -32,6 +34,14 @@ def pick_language(explicit: str | None, accept_language: str | None) -> str:
 
 def request_language(request: Request) -> str:
     return pick_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def job_or_404(session: Session, job_ref: str) -> Job:
+    """The job by id or ticket code; a NotFoundError becomes 404 `job.not_found` (errors.py)."""
+    job = crud.get_job(session, job_ref)
+    if job is None:
+        raise NotFoundError("job", job_ref)
+    return job
 
 
 def api_error(status: int, code: str, lang: str = "en", **params: Any) -> HTTPException:

@@ -12,12 +12,12 @@ from fastapi.responses import JSONResponse
 from drivers.base import DriverError
 from fabzone import auth, crud
 from fabzone.api.auth import OptionalTechDep, TechDep, check_maker, check_submit_rate
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, pick_language
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, job_or_404, pick_language
 from fabzone.api.upload import UploadError, receive_upload
 from fabzone.filestore import TooLarge
 from fabzone.hub import Hub
 from fabzone.i18n import message
-from fabzone.states import JOB_ON_MACHINE, JobState, TransitionError
+from fabzone.states import JOB_ON_MACHINE, JobState
 from fabzone.validation import validate
 from fabzone.views import job_public
 
@@ -148,9 +148,7 @@ def list_jobs(
 
 @router.get("/{job_ref}")
 def get_job(job_ref: str, session: SessionDep, lang: LangDep) -> dict[str, Any]:
-    job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
+    job = job_or_404(session, job_ref)
     positions = crud.queue_positions(session)
     return job_public(job) | {"queue_position": positions.get(job.id), "analysis": job.analysis}
 
@@ -158,9 +156,7 @@ def get_job(job_ref: str, session: SessionDep, lang: LangDep) -> dict[str, Any]:
 @router.get("/{job_ref}/events")
 def job_history(job_ref: str, session: SessionDep, lang: LangDep) -> list[dict[str, Any]]:
     """Every state change of the job, oldest first (the JobEvent rows)."""
-    job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
+    job = job_or_404(session, job_ref)
     return [
         {
             "at": e.at.isoformat(),
@@ -175,9 +171,7 @@ def job_history(job_ref: str, session: SessionDep, lang: LangDep) -> list[dict[s
 
 async def _on_machine(hub: Hub, job_ref: str, lang: str):  # type: ignore[no-untyped-def]
     with hub.session() as session:
-        job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
+        job = job_or_404(session, job_ref)
     if JobState(job.state) not in JOB_ON_MACHINE or not job.machine_id:
         raise api_error(409, "job.not_on_machine", lang, state=job.state)
     return job, hub.coordinators[job.machine_id]
@@ -221,10 +215,7 @@ async def cancel_job(
         if tech is None:
             check_maker(request, job, lang)
         if JobState(job.state) not in JOB_ON_MACHINE:
-            try:
-                job = crud.cancel_job(session, job.id)
-            except TransitionError as exc:
-                raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+            job = crud.cancel_job(session, job.id)
             hub.bus.publish("job", job_public(job))
             return {"ok": True, "state": job.state}
     job, coordinator = await _on_machine(hub, job_ref, lang)
@@ -240,13 +231,8 @@ def requeue_job(
     job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
 ) -> dict[str, Any]:
     """An interrupted job goes back to the queue (a technician's call: the bed must be cleared first)."""
-    job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
-    try:
-        job = crud.requeue_interrupted(session, job.id)
-    except TransitionError as exc:
-        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    job = job_or_404(session, job_ref)
+    job = crud.requeue_interrupted(session, job.id)
     hub.bus.publish("job", job_public(job))
     hub.job_queued()
     return job_public(job)
@@ -254,12 +240,7 @@ def requeue_job(
 
 @router.post("/{job_ref}/fail")
 def fail_job(job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
-    job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
-    try:
-        job = crud.fail_interrupted(session, job.id, "marked failed by a technician")
-    except TransitionError as exc:
-        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    job = job_or_404(session, job_ref)
+    job = crud.fail_interrupted(session, job.id, "marked failed by a technician")
     hub.bus.publish("job", job_public(job))
     return job_public(job)

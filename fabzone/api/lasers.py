@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.auth import TechDep
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, job_or_404
 from fabzone.coordinator import NotAwaitingArm
-from fabzone.states import TransitionError
 from fabzone.views import job_public, machine_public
 
 router = APIRouter(tags=["lasers"])
@@ -27,13 +26,8 @@ def approve_job(
     job_ref: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
 ) -> dict[str, Any]:
     """A technician looked at a laser job (material, design) and lets it into the queue."""
-    job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
-    try:
-        job = crud.approve_job(session, job.id)
-    except TransitionError as exc:
-        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    job = job_or_404(session, job_ref)
+    job = crud.approve_job(session, job.id)
     hub.bus.publish("job", job_public(job))
     hub.job_queued()
     return job_public(job)
@@ -49,13 +43,8 @@ def reject_job(
     body: RejectBody | None = None,
 ) -> dict[str, Any]:
     """The maker sees the reason on the ticket page."""
-    job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
-    try:
-        job = crud.reject_job(session, job.id, (body.reason if body else "") or None)
-    except TransitionError as exc:
-        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    job = job_or_404(session, job_ref)
+    job = crud.reject_job(session, job.id, (body.reason if body else "") or None)
     hub.bus.publish("job", job_public(job))
     return job_public(job)
 

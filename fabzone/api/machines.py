@@ -13,7 +13,7 @@ from fabzone.api.auth import TechDep
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
 from fabzone.coordinator import MachineCoordinator
 from fabzone.hub import Hub
-from fabzone.states import MachineState, TransitionError
+from fabzone.states import MachineState
 from fabzone.views import machine_public
 
 router = APIRouter(prefix="/api/machines", tags=["machines"])
@@ -57,10 +57,7 @@ def clear_bed(
 ) -> dict[str, Any]:
     """A technician confirms the bed is empty (and may mark the last part good or bad)."""
     _coordinator(hub, machine_id, lang)
-    try:
-        machine = crud.clear_bed(session, machine_id, result=body.result if body else None)
-    except TransitionError as exc:
-        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    machine = crud.clear_bed(session, machine_id, result=body.result if body else None)
     hub.bus.publish("machine", machine_public(machine))
     hub.scheduler.poke()
     return machine_public(machine)
@@ -91,10 +88,7 @@ def reset_error(
 ) -> dict[str, Any]:
     """A technician has dealt with an error: the machine waits for its bed to be cleared."""
     _coordinator(hub, machine_id, lang)
-    try:
-        machine = crud.set_machine_state(session, machine_id, MachineState.AWAITING_CLEAR, reason=None)
-    except TransitionError as exc:
-        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    machine = crud.set_machine_state(session, machine_id, MachineState.AWAITING_CLEAR, reason=None)
     hub.bus.publish("machine", machine_public(machine))
     return machine_public(machine)
 
@@ -132,10 +126,7 @@ def maintenance(
         target = MachineState.IDLE
     else:
         target = MachineState.AWAITING_CLEAR
-    try:
-        machine = crud.set_machine_state(session, machine_id, target, reason=None)
-    except TransitionError as exc:
-        raise api_error(409, exc.code, lang, current=exc.current, target=exc.target) from None
+    machine = crud.set_machine_state(session, machine_id, target, reason=None)
     body_out = machine_public(machine) | {"live": coordinator.live_status()}
     hub.bus.publish("machine", body_out)
     hub.scheduler.poke()
