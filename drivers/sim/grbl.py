@@ -12,32 +12,13 @@ from collections.abc import Callable
 from drivers.profiles import Profile, get_profile
 from drivers.sim import grbl_realtime as rt
 from drivers.sim.grbl_core import GrblFaults, GrblFirmware, SimStats
-from drivers.sim.pty_link import LinkClosed, PtyLink
+from drivers.sim.pty_link import LinkClosed
+from drivers.sim.transport import SimTransport
 
 __all__ = ["GrblFaults", "GrblSimulator", "SimStats", "add_arguments", "from_arguments"]
 
 
-class _Wire:
-    """One direction of a UART at `baud` (10 bits a byte): when the bytes queued now have arrived."""
-
-    def __init__(self, baud: int | None) -> None:
-        self.rate = baud / 10.0 if baud else None
-        self._free_at = 0.0
-
-    def arrival(self, nbytes: int, now: float, *, back_to_back: bool = False) -> float:
-        if self.rate is None:
-            return now
-        # Bytes that were already waiting keep the wire busy: the time a thread overslept is not lost.
-        start = self._free_at if back_to_back else max(self._free_at, now)
-        self._free_at = start + nbytes / self.rate
-        return self._free_at
-
-    def chunk(self) -> int:
-        # About 2 ms of wire at a time, so bytes reach the RX buffer in a realistic trickle.
-        return 4096 if self.rate is None else max(1, int(self.rate * 0.002))
-
-
-class GrblSimulator:
+class GrblSimulator(SimTransport):
     """A GRBL 1.1h laser controller on a pty (protocol details: grbl_core.py and the modules it uses).
 
     `start()` writes the boot banner and returns the slave path; open it with
@@ -53,6 +34,8 @@ class GrblSimulator:
     With `motion=False` moves, dwells, homing and door restore delays take no time.
     """
 
+    thread_prefix = "grbl-sim"
+
     def __init__(
         self,
         profile: Profile,
@@ -65,8 +48,8 @@ class GrblSimulator:
         faults: GrblFaults | None = None,
         seed: int = 0,
     ) -> None:
+        super().__init__(baud)
         self.profile = profile
-        self.baud = baud
         self.usb_latency_s = usb_latency_s
         self._fw = GrblFirmware(
             profile,
@@ -77,24 +60,12 @@ class GrblSimulator:
             seed=seed,
             now=time.monotonic(),
         )
-        # One lock for the firmware state; two conditions so a waiting test never steals the
-        # wake-up meant for the firmware thread.
-        self._lock = threading.RLock()
-        self._wake = threading.Condition(self._lock)
-        self._changed = threading.Condition(self._lock)
-        self._rx = _Wire(baud)
-        self._tx = _Wire(baud)
         # Replies in the order the firmware produced them: (time they reach the host, bytes).
         self._txq: deque[tuple[float, bytes]] = deque()
         self._tx_cond = threading.Condition(threading.Lock())
-        self._write_lock = threading.Lock()
         self._direct = baud is None and usb_latency_s <= 0
-        self._link: PtyLink | None = None
-        self._threads: list[threading.Thread] = []
-        self._stopping = False
         self._fw_deadline: float | None = None
         self._error_next: int | None = None
-        self.port: str | None = None
 
     # -- what tests and benchmarks look at ---------------------------------------------------------
 
@@ -145,55 +116,20 @@ class GrblSimulator:
         """The core, for inspection (planner, modal state); take care, it is live."""
         return self._fw
 
-    def wait_for(self, predicate: Callable[[GrblSimulator], bool], timeout: float) -> bool:
-        """Wait until `predicate(sim)` holds (checked on every change, and every 50 ms)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate(self):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(min(left, 0.05))
-            return True
-
     # -- life cycle ------------------------------------------------------------------------------------
 
     def start(self) -> str:
-        if self._link is not None:
-            raise RuntimeError("simulator already started")
-        self._link = PtyLink()
-        self.port = self._link.path
+        port = self._open_link()
         targets = [(self._read_loop, "rx"), (self._firmware_loop, "fw")]
         if not self._direct:
             targets.append((self._write_loop, "tx"))
-        for target, name in targets:
-            thread = threading.Thread(target=target, name=f"grbl-sim-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._start_threads(targets)
         self._call(lambda now: self._fw.boot(now))
-        return self.port
+        return port
 
-    def stop(self) -> None:
-        """Stop the threads and close the pty (idempotent)."""
-        with self._lock:
-            self._stopping = True
-            self._wake.notify_all()
-            self._changed.notify_all()
+    def _wake_others(self) -> None:
         with self._tx_cond:
             self._tx_cond.notify_all()
-        if self._link is not None:
-            self._link.close()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=2.0)
-        self._threads.clear()
-
-    def __enter__(self) -> GrblSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- faults a test triggers --------------------------------------------------------------------------
 
@@ -218,11 +154,6 @@ class GrblSimulator:
         """The next line read is answered `error:<code>` (and not executed)."""
         with self._lock:
             self._fw.inject_error = code
-
-    def disconnect(self) -> None:
-        """Close the pty, like pulling the USB cable: the driver's next read or write fails."""
-        if self._link is not None:
-            self._link.close()
 
     def _call(self, action: Callable[[float], list[str]]) -> None:
         with self._lock:
@@ -281,36 +212,18 @@ class GrblSimulator:
 
     # -- threads -----------------------------------------------------------------------------------------
 
-    def _read_loop(self) -> None:
-        """Reads the pty all the time: bytes that find the RX buffer full are lost, as on the board."""
-        link = self._link
-        assert link is not None
-        wire = self._rx
-        size = wire.chunk()
-        full = False
+    def _received(self, chunk: bytes) -> None:
+        """Bytes that find the RX buffer full are lost, as on the board (the reader never stops)."""
         fw = self._fw
-        while not self._stopping:
-            try:
-                chunk = link.read(size)
-            except LinkClosed:
-                return
-            if not chunk:
-                continue
-            if wire.rate is not None:
-                arrive = wire.arrival(len(chunk), time.monotonic(), back_to_back=full)
-                delay = arrive - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            full = len(chunk) == size
-            with self._lock:
-                now = time.monotonic()
-                out = fw.receive(chunk, now)
-                more, deadline = fw.step(now)
-                self._queue(out + more, now)
-                if deadline is not None and (self._fw_deadline is None or deadline < self._fw_deadline):
-                    self._wake.notify_all()
-                self._changed.notify_all()
-            self._flush()
+        with self._lock:
+            now = time.monotonic()
+            out = fw.receive(chunk, now)
+            more, deadline = fw.step(now)
+            self._queue(out + more, now)
+            if deadline is not None and (self._fw_deadline is None or deadline < self._fw_deadline):
+                self._wake.notify_all()
+            self._changed.notify_all()
+        self._flush()
 
     def _firmware_loop(self) -> None:
         fw = self._fw

@@ -4,42 +4,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import threading
 import time
 from collections.abc import Callable
 
 from drivers.profiles import Profile, get_profile
 from drivers.sim.marlin_core import MarlinFaults, MarlinFirmware, SimStats
-from drivers.sim.pty_link import LinkClosed, PtyLink
+from drivers.sim.pty_link import LinkClosed
+from drivers.sim.transport import SimTransport
 
 __all__ = ["MarlinFaults", "MarlinSimulator", "SimStats", "add_arguments", "from_arguments"]
 
 
-class _Wire:
-    """One direction of a UART at `baud` (10 bits a byte): when the last byte queued is off the wire."""
-
-    def __init__(self, baud: int | None) -> None:
-        self.rate = baud / 10.0 if baud else None
-        self._free_at = 0.0
-
-    def arrival(self, nbytes: int, now: float, *, back_to_back: bool = False) -> float:
-        """Time at which `nbytes` sent now (after what is already on the wire) have arrived.
-
-        `back_to_back`: these bytes were already waiting, so the wire never went idle (the time this
-        thread overslept must not be lost, or the simulated wire would run slower than its baud).
-        """
-        if self.rate is None:
-            return now
-        start = self._free_at if back_to_back else max(self._free_at, now)
-        self._free_at = start + nbytes / self.rate
-        return self._free_at
-
-    def chunk(self) -> int:
-        # Read about 2 ms of wire at a time, so bytes reach the RX buffer in a realistic trickle.
-        return 4096 if self.rate is None else max(1, int(self.rate * 0.002))
-
-
-class MarlinSimulator:
+class MarlinSimulator(SimTransport):
     """A Marlin 2.1 printer on a pty (protocol details: marlin_core.py, marlin_lines.py).
 
     `start()` returns the slave path; open it with `serial.serial_for_url(path)`. Opening the port does
@@ -53,6 +29,8 @@ class MarlinSimulator:
     only numbered lines are corrupted by `corrupt_rate` (unnumbered ones carry no checksum to catch
     it). A line fragment left by an RX flush is executed unchecked, as on the real board.
     """
+
+    thread_prefix = "marlin-sim"
 
     def __init__(
         self,
@@ -69,8 +47,8 @@ class MarlinSimulator:
         keepalive_s: float = 2.0,
         temp_report_s: float = 1.0,
     ) -> None:
+        super().__init__(baud)
         self.profile = profile
-        self.baud = baud
         self._fw = MarlinFirmware(
             profile,
             speed=speed,
@@ -84,18 +62,6 @@ class MarlinSimulator:
             temp_report_s=temp_report_s,
             now=time.monotonic(),
         )
-        # One lock for the firmware state; two conditions so a waiting test never steals the
-        # wake-up meant for the firmware thread.
-        self._lock = threading.RLock()  # `stats` may be read inside wait_for()
-        self._wake = threading.Condition(self._lock)
-        self._changed = threading.Condition(self._lock)
-        self._write_lock = threading.Lock()
-        self._rx = _Wire(baud)
-        self._tx = _Wire(baud)
-        self._link: PtyLink | None = None
-        self._threads: list[threading.Thread] = []
-        self._stopping = False
-        self.port: str | None = None
 
     # -- what tests and benchmarks look at ---------------------------------------------------------
 
@@ -130,53 +96,16 @@ class MarlinSimulator:
         """The core, for inspection (temperatures, position, planner); take care, it is live."""
         return self._fw
 
-    def wait_for(self, predicate: Callable[[MarlinSimulator], bool], timeout: float) -> bool:
-        """Wait until `predicate(sim)` holds (checked on every change, and every 50 ms)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate(self):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(min(left, 0.05))
-            return True
-
     # -- life cycle ------------------------------------------------------------------------------------
 
     def start(self) -> str:
-        if self._link is not None:
-            raise RuntimeError("simulator already started")
-        self._link = PtyLink()
-        self.port = self._link.path
+        port = self._open_link()
         with self._lock:
             self._fw._born = time.monotonic()
             banner, epoch = self._fw.boot(), self._fw.epoch
-        for target, name in ((self._read_loop, "rx"), (self._firmware_loop, "fw")):
-            thread = threading.Thread(target=target, name=f"marlin-sim-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._start_threads([(self._read_loop, "rx"), (self._firmware_loop, "fw")])
         self._send(banner, epoch)
-        return self.port
-
-    def stop(self) -> None:
-        """Stop the threads and close the pty (idempotent)."""
-        with self._lock:
-            self._stopping = True
-            self._wake.notify_all()
-            self._changed.notify_all()
-        if self._link is not None:
-            self._link.close()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=2.0)
-        self._threads.clear()
-
-    def __enter__(self) -> MarlinSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return port
 
     # -- faults a test triggers --------------------------------------------------------------------------
 
@@ -191,11 +120,6 @@ class MarlinSimulator:
     def halt(self, reason: str = "") -> None:
         """kill(): `Error:Printer halted. kill() called!` and silence. `reason` is for the LCD only."""
         self._call(lambda now: self._fw.kill())
-
-    def disconnect(self) -> None:
-        """Close the pty, like pulling the USB cable: the driver's next read or write fails."""
-        if self._link is not None:
-            self._link.close()
 
     def _call(self, action: Callable[[float], list[str]]) -> None:
         with self._lock:
@@ -222,37 +146,18 @@ class MarlinSimulator:
             with contextlib.suppress(LinkClosed):
                 self._link.write(data)
 
-    def _read_loop(self) -> None:
-        link = self._link
-        assert link is not None
-        wire = self._rx
-        size = wire.chunk()
-        full = False
-        while not self._stopping:
-            try:
-                chunk = link.read(size)
-            except LinkClosed:
-                return
-            if not chunk:
-                continue
-            if wire.rate is not None:
-                # The bytes reach the board only after their time on the wire.
-                arrive = wire.arrival(len(chunk), time.monotonic(), back_to_back=full)
-                delay = arrive - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            full = len(chunk) == size
-            with self._lock:
-                out = self._fw.receive(chunk, time.monotonic())
-                epoch = self._fw.epoch
-                while chunk and not self._stopping:
-                    chunk = self._fw.store(chunk)
-                    self._wake.notify_all()
-                    if chunk:
-                        # The firmware is reading: let it empty the RX buffer, as it would between bytes.
-                        self._changed.wait(0.05)
-            if out:
-                self._send(out, epoch)
+    def _received(self, chunk: bytes) -> None:
+        with self._lock:
+            out = self._fw.receive(chunk, time.monotonic())
+            epoch = self._fw.epoch
+            while chunk and not self._stopping:
+                chunk = self._fw.store(chunk)
+                self._wake.notify_all()
+                if chunk:
+                    # The firmware is reading: let it empty the RX buffer, as it would between bytes.
+                    self._changed.wait(0.05)
+        if out:
+            self._send(out, epoch)
 
     def _firmware_loop(self) -> None:
         fw = self._fw
