@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 from collections import deque
@@ -12,17 +11,7 @@ from dataclasses import dataclass, field
 
 import serial
 
-from drivers.base import (
-    ConnectionChanged,
-    ConnectionFailed,
-    Driver,
-    DriverError,
-    DriverState,
-    EventCallback,
-    JobEnded,
-    JobOutcome,
-    NotReady,
-)
+from drivers.base import ConnectionFailed, DriverError, DriverState, EventCallback, NotReady
 from drivers.grbl.codes import error_message
 from drivers.grbl.flow import CharCounter, StreamingMode
 from drivers.grbl.handshake import ConnectionLost, GrblFacts
@@ -30,12 +19,12 @@ from drivers.grbl.lines import JobLine
 from drivers.grbl.replies import Reply
 from drivers.grbl.view import MachineView
 from drivers.profiles import Profile
+from drivers.serial_driver import SerialDriver
 
 RESET = b"\x18"
 FEED_HOLD = b"!"
 CYCLE_START = b"~"
 STATUS = b"?"
-STATUS_MIN_INTERVAL_S = 0.1  # progress snapshots at most 10 per second
 RESET_TIMEOUT_S = 3.0  # a soft reset prints the banner within milliseconds; after this GRBL is gone
 # After a reset we did not ask for (an alarm that resets, the reset button), lines we wrote before the
 # banner reached us arrive in GRBL's emptied buffer and are answered (`error:9` when locked): their
@@ -60,7 +49,7 @@ class Command:
     on_done: Callable[[Command], None] | None = None
 
 
-class GrblCore(Driver):
+class GrblCore(SerialDriver[Reply, ConnectionLost, GrblFacts]):
     """Fields and helpers of GrblDriver (driver.py), shared by its reader (reader.py) and sender
     (sender.py) threads. Every method here is called with `_lock` held unless it says otherwise."""
 
@@ -70,14 +59,7 @@ class GrblCore(Driver):
         self.flow = CharCounter(profile.flow.rx_buffer_bytes, mode)
         self.facts = GrblFacts()
         self.view = MachineView(profile.limits.laser_s_max)
-        self._lock = threading.RLock()
-        self._wake = threading.Condition(self._lock)  # the sender sleeps on it
         self._changed = threading.Condition(self._lock)  # API calls waiting for a reset to finish
-        self._ser: serial.SerialBase | None = None
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._handshake_replies: queue.Queue[Reply | ConnectionLost] | None = None
-        self._online = False
         self._refusal: str | None = None  # settings that make jobs unsafe ($32, $30)
         self._critical_alarm = False  # ALARM:1/2: only a reset unlocks
         self._alarm_text: str | None = None
@@ -97,15 +79,10 @@ class GrblCore(Driver):
         self._next_poll = 0.0
         self._trust_after = 0  # reports answering polls <= this may predate our last `!`/`~`
         self._last_report = 0.0
-        # coalesced status
-        self._dirty = False
-        self._last_status = 0.0
         # the job
-        self._job_id: str | None = None
         self._job_seq = 0
         self._job_iter: Iterator[JobLine] | None = None
         self._job_next: JobLine | None = None
-        self._job_acked = 0
         self._job_all_sent = False
         self._drain_from: int | None = None  # every line acked; count Idle reports after this poll
         self._idle_reports = 0
@@ -116,20 +93,14 @@ class GrblCore(Driver):
         if self._ser is None:
             raise NotReady("not connected")
 
-    def _shutdown(self) -> None:
-        self._stop.set()
-        with self._lock:
-            self._wake.notify_all()
-            self._changed.notify_all()
-            ser, self._ser = self._ser, None
-            self._fail_commands()
-        for t in self._threads:
-            if t is not threading.current_thread():
-                t.join(timeout=2)
-        self._threads = []
-        if ser is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                ser.close()
+    def _stopped(self, lost: bool) -> None:
+        if lost:
+            self._resetting = None
+        self._fail_commands()
+        self._changed.notify_all()
+
+    def _lost_reply(self, text: str) -> ConnectionLost:
+        return ConnectionLost(text)
 
     def _write(self, data: bytes) -> None:
         ser = self._ser
@@ -189,45 +160,12 @@ class GrblCore(Driver):
         self._control.clear()
         self._in_flight_cmds.clear()
 
-    def _link_lost(self, reason: str) -> None:
-        with self._lock:
-            if self._stop.is_set():
-                return
-            self._stop.set()
-            if self._job_id is not None:
-                self._end_job("interrupted", f"link lost: {reason}", DriverState.DISCONNECTED)
-            was_online, self._online = self._online, False
-            self._resetting = None
-            self._fail_commands()
-            self._set_status(state=DriverState.DISCONNECTED, message=f"link lost: {reason}")
-            if was_online:
-                self._emit(ConnectionChanged(False, reason))
-            self._wake.notify_all()
-            self._changed.notify_all()
-            if self._handshake_replies is not None:
-                self._handshake_replies.put(ConnectionLost(f"link lost: {reason}"))
-            ser, self._ser = self._ser, None
-        if ser is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                ser.close()
-
-    def _end_job(
-        self, outcome: JobOutcome, reason: str | None, state: DriverState, message: str | None = None
-    ) -> None:
-        job_id = self._job_id
-        assert job_id is not None
-        self._job_id = None
+    def _forget_job(self) -> None:
         self._job_iter = self._job_next = None
         self._drain_from = None
-        acked = self._job_acked
-        if message is None and (outcome in ("failed", "interrupted") or state is DriverState.ERROR):
-            message = reason
-        self._set_status(
-            state=state, job_id=None, lines_acked=acked, message=message, extra=self.view.extra()
-        )
-        self._last_status = time.monotonic()
-        self._dirty = False
-        self._emit(JobEnded(job_id, outcome, acked, reason))
+
+    def _progress(self) -> dict[str, object]:
+        return {"extra": self.view.extra()}
 
     def _fail_and_reset(self, reason: str, purpose: str = "error") -> None:
         """A job line failed: stop the beam now (the lines after it are in GRBL's buffer and would run)."""

@@ -39,14 +39,12 @@ Choices (where notes/grbl.md and issue 4 leave room):
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
 import time
 from pathlib import Path
 
 import serial
 
-from drivers.base import ConnectionChanged, ConnectionFailed, DriverState, HandshakeFailed, NotReady
+from drivers.base import ConnectionFailed, DriverState, NotReady
 from drivers.grbl.core import (
     CYCLE_START,
     DOOR_OPEN,
@@ -57,12 +55,11 @@ from drivers.grbl.core import (
     START_WAIT_S,
 )
 from drivers.grbl.flow import CharCounter
-from drivers.grbl.handshake import Handshake
+from drivers.grbl.handshake import GrblFacts, Handshake
 from drivers.grbl.lines import iter_job
 from drivers.grbl.reader import GrblReader
 from drivers.grbl.sender import GrblSender
 from drivers.grbl.settings import check_settings
-from drivers.serial_link import open_serial
 
 
 class GrblDriver(GrblReader, GrblSender):
@@ -70,59 +67,33 @@ class GrblDriver(GrblReader, GrblSender):
 
     protocol = "grbl"
 
-    # -- public API ----------------------------------------------------------------------------
+    # -- connecting (the rest of connect() and close() is SerialDriver's) ---------------------
 
-    def connect(self, timeout: float = 10.0) -> None:
-        with self._lock:
-            if self._ser is not None:
-                raise NotReady("already connected")
-            self._set_status(state=DriverState.CONNECTING, message=None)
-        try:
-            ser = open_serial(self.connection, self.profile.baud)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
-            raise ConnectionFailed(f"cannot open {self.connection}: {exc}") from exc
-        self._stop.clear()
-        self._ser = ser
-        self._handshake_replies = queue.Queue()
-        reader = threading.Thread(target=self._read_loop, name=f"grbl-read {self.connection}", daemon=True)
-        self._threads = [reader]
-        reader.start()
-        try:
-            facts = Handshake(self._handshake_replies, self._write, time.monotonic() + timeout).run()
-        except (HandshakeFailed, ConnectionFailed) as exc:
-            self._shutdown()
-            self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
-            raise
-        except (serial.SerialException, OSError) as exc:
-            self._shutdown()
-            self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
-            raise ConnectionFailed(f"{self.connection}: {exc}") from exc
-        with self._lock:
-            self.facts = facts
-            self._handshake_replies = None
-            budget = self.profile.flow.rx_buffer_bytes
-            if facts.rx_buffer_bytes:
-                budget = min(budget, facts.rx_buffer_bytes)  # `$I` knows the build's RX_BUFFER_SIZE
-            self.flow = CharCounter(budget, self.flow.mode)
-            self._refusal = check_settings(self.profile, facts.settings)
-            if facts.state is not None:
-                self.view.update(facts.state)
-            self._last_report = time.monotonic()
-            self._online = True
-            if self._refusal:
-                state, message = DriverState.ERROR, self._refusal
-            elif facts.locked:
-                state, message = DriverState.ERROR, LOCKED
-            else:
-                state, message = DriverState.IDLE, None
-            self._set_status(
-                state=state, firmware=f"Grbl {facts.version}", message=message, extra=self.view.extra()
-            )
-            self._emit(ConnectionChanged(True))
-        sender = threading.Thread(target=self._send_loop, name=f"grbl-send {self.connection}", daemon=True)
-        self._threads.append(sender)
-        sender.start()
+    def _handshake(self, deadline: float) -> GrblFacts:
+        assert self._handshake_replies is not None
+        return Handshake(self._handshake_replies, self._write, deadline).run()
+
+    def _connected(self, facts: GrblFacts) -> None:
+        self.facts = facts
+        budget = self.profile.flow.rx_buffer_bytes
+        if facts.rx_buffer_bytes:
+            budget = min(budget, facts.rx_buffer_bytes)  # `$I` knows the build's RX_BUFFER_SIZE
+        self.flow = CharCounter(budget, self.flow.mode)
+        self._refusal = check_settings(self.profile, facts.settings)
+        if facts.state is not None:
+            self.view.update(facts.state)
+        self._last_report = time.monotonic()
+        if self._refusal:
+            state, message = DriverState.ERROR, self._refusal
+        elif facts.locked:
+            state, message = DriverState.ERROR, LOCKED
+        else:
+            state, message = DriverState.IDLE, None
+        self._set_status(
+            state=state, firmware=f"Grbl {facts.version}", message=message, extra=self.view.extra()
+        )
+
+    # -- public API ----------------------------------------------------------------------------
 
     def start_job(self, job_id: str, path: Path, total_lines: int | None = None) -> None:
         with self._lock:
@@ -244,17 +215,7 @@ class GrblDriver(GrblReader, GrblSender):
                 self._changed.wait(left)
             self._poll_now()
 
-    def close(self) -> None:
-        with self._lock:
-            if self._ser is None:
-                return
-            if self._job_id is not None:
-                with contextlib.suppress(serial.SerialException, OSError):
-                    self._ser.write(RESET)  # nobody will watch the buffered moves
-                self._end_job("interrupted", "driver closed", DriverState.DISCONNECTED)
-        self._shutdown()
-        with self._lock:
-            if self._online:
-                self._online = False
-                self._emit(ConnectionChanged(False, "closed"))
-            self._set_status(state=DriverState.DISCONNECTED)
+    def _abandon_job(self) -> None:
+        assert self._ser is not None
+        with contextlib.suppress(serial.SerialException, OSError):
+            self._ser.write(RESET)  # nobody will watch the buffered moves

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import serial
-
 from drivers.base import DriverState
 from drivers.grbl.codes import CRITICAL_ALARMS, alarm_message, error_message
 from drivers.grbl.core import DOOR_CLOSED, DOOR_OPEN, JOB_SPAN, LOCKED, SETTLE_S, Command, GrblCore
@@ -17,32 +15,12 @@ class GrblReader(GrblCore):
 
     # -- reader thread -------------------------------------------------------------------------
 
-    def _read_loop(self) -> None:
-        ser = self._ser
-        assert ser is not None
-        pending = b""
-        try:
-            while not self._stop.is_set():
-                chunk = ser.read(max(1, ser.in_waiting))
-                if not chunk:
-                    continue
-                pending += chunk
-                if b"\n" not in pending:
-                    continue
-                *lines, pending = pending.split(b"\n")
-                replies = [parse_line(t) for raw in lines if (t := raw.decode("ascii", "replace").strip())]
-                with self._lock:
-                    for reply in replies:
-                        self._on_reply(reply)
-                    self._wake.notify()
-        except (serial.SerialException, OSError, TypeError) as exc:
-            if not self._stop.is_set():
-                self._link_lost(str(exc) or type(exc).__name__)
+    encoding = "ascii"
+
+    def _parse_reply(self, text: str) -> Reply:
+        return parse_line(text)
 
     def _on_reply(self, reply: Reply) -> None:
-        if self._handshake_replies is not None:
-            self._handshake_replies.put(reply)
-            return
         if isinstance(reply, Ok | LineError):
             self._on_answer(reply)
         elif isinstance(reply, StatusReport):

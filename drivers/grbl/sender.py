@@ -7,7 +7,7 @@ import time
 import serial
 
 from drivers.base import DriverState
-from drivers.grbl.core import JOB_SPAN, RESET_TIMEOUT_S, STATUS, STATUS_MIN_INTERVAL_S, GrblCore
+from drivers.grbl.core import JOB_SPAN, RESET_TIMEOUT_S, STATUS, GrblCore
 from drivers.grbl.lines import UnsafeLine
 
 
@@ -45,7 +45,8 @@ class GrblSender(GrblCore):
             self._check_alive(now)
         if out:
             ser.write(bytes(out))  # one write per refill: fewer syscalls on both sides
-        wake.append(self._flush_status(now))
+        due = self._flush_status(now)
+        wake.append(now + 1.0 if due is None else due)
         return min(wake)
 
     def _poll(self, now: float, out: bytearray) -> float:
@@ -107,14 +108,3 @@ class GrblSender(GrblCore):
         self.flow.reset()
         self._set_status(state=DriverState.ERROR, message="the controller did not restart after a soft reset")
         self._changed.notify_all()
-
-    def _flush_status(self, now: float) -> float:
-        if not self._dirty:
-            return now + 1.0
-        due = self._last_status + STATUS_MIN_INTERVAL_S
-        if now < due:
-            return due
-        self._dirty = False
-        self._last_status = now
-        self._set_status(lines_acked=self._job_acked, extra=self.view.extra())
-        return now + 1.0

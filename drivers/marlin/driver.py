@@ -32,26 +32,12 @@ Choices (see flow.py for the window, resend and lost-`ok` rules):
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import threading
 import time
 from pathlib import Path
 
 import serial
 
-from drivers.base import (
-    ConnectionChanged,
-    ConnectionFailed,
-    Driver,
-    DriverState,
-    EventCallback,
-    HandshakeFailed,
-    JobEnded,
-    JobOutcome,
-    NotReady,
-    Temperature,
-)
+from drivers.base import ConnectionFailed, DriverError, DriverState, EventCallback, NotReady, Temperature
 from drivers.marlin.flow import FlowControl, ResendOutcome, Sent
 from drivers.marlin.handshake import FirmwareFacts, Handshake
 from drivers.marlin.replies import (
@@ -71,15 +57,14 @@ from drivers.marlin.replies import (
 )
 from drivers.marlin.sender import JOB_END, Sender
 from drivers.profiles import Profile
-from drivers.serial_link import open_serial
+from drivers.serial_driver import SerialDriver
 
-STATUS_MIN_INTERVAL_S = 0.1  # progress/temperature snapshots at most 10 per second
 # Kept free in the RX buffer for the unnumbered M105 poll and M112 (without EMERGENCY_PARSER
 # Marlin only sees M112 once it is read from the RX buffer, so there must be room for it).
 RX_RESERVE_BYTES = 8
 
 
-class MarlinDriver(Driver):
+class MarlinDriver(SerialDriver[Reply, FirmwareError, FirmwareFacts]):
     """A Marlin printer behind `serial_for_url(connection)`: a device, a pty or `socket://`."""
 
     protocol = "marlin"
@@ -101,64 +86,38 @@ class MarlinDriver(Driver):
             resend_sends_ok=resend_sends_ok,
         )
         self.facts = FirmwareFacts()
-        self._lock = threading.RLock()
-        self._wake = threading.Condition(self._lock)
-        self._ser: serial.SerialBase | None = None
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._handshake_replies: queue.Queue[Reply] | None = None
-        self._online = False
         self._sender = Sender(self)
         self._last_line_error: LineErrorCause | None = None
-        # coalesced status
-        self._temps: dict[str, Temperature] = {}
-        self._dirty = False
-        self._last_status = 0.0
-        # the job
-        self._job_id: str | None = None
-        self._job_acked = 0
+        self._temps: dict[str, Temperature] = {}  # merged reports, published with the coalesced status
         self._paused = False
 
-    # -- public API ----------------------------------------------------------------------------
+    # -- connecting (the rest of connect() and close() is SerialDriver's) ---------------------
 
-    def connect(self, timeout: float = 10.0) -> None:
-        with self._lock:
-            if self._ser is not None:
-                raise NotReady("already connected")
-            self._set_status(state=DriverState.CONNECTING, message=None)
-        try:
-            ser = open_serial(self.connection, self.profile.baud)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
-            raise ConnectionFailed(f"cannot open {self.connection}: {exc}") from exc
-        self._stop.clear()
-        self._ser = ser
-        self._handshake_replies = queue.Queue()
-        reader = threading.Thread(target=self._read_loop, name=f"marlin-read {self.connection}", daemon=True)
-        self._threads = [reader]
-        reader.start()
-        try:
-            facts = Handshake(self._handshake_replies, self._write, time.monotonic() + timeout).run(
-                self.profile.flow.status_interval_s
-            )
-        except (HandshakeFailed, ConnectionFailed):
-            self._shutdown()
-            self._set_status(state=DriverState.DISCONNECTED)
-            raise
-        except (serial.SerialException, OSError) as exc:
-            self._shutdown()
-            self._set_status(state=DriverState.DISCONNECTED, message=str(exc))
-            raise ConnectionFailed(f"{self.connection}: {exc}") from exc
-        with self._lock:
-            self.facts = facts
-            self._handshake_replies = None
-            self.flow.reset(1)  # M110 N0 done: the next numbered line is N1
-            self._online = True
-            self._set_status(state=DriverState.IDLE, firmware=facts.name, message=None)
-            self._emit(ConnectionChanged(True))
-        sender = threading.Thread(target=self._sender.run, name=f"marlin-send {self.connection}", daemon=True)
-        self._threads.append(sender)
-        sender.start()
+    def _parse_reply(self, text: str) -> Reply:
+        return parse_line(text)
+
+    def _handshake(self, deadline: float) -> FirmwareFacts:
+        assert self._handshake_replies is not None
+        return Handshake(self._handshake_replies, self._write, deadline).run(
+            self.profile.flow.status_interval_s
+        )
+
+    def _handshake_failed(self, exc: DriverError) -> None:
+        # The handshake's words are in the exception; the status keeps what a lost link said.
+        self._set_status(state=DriverState.DISCONNECTED)
+
+    def _connected(self, facts: FirmwareFacts) -> None:
+        self.facts = facts
+        self.flow.reset(1)  # M110 N0 done: the next numbered line is N1
+        self._set_status(state=DriverState.IDLE, firmware=facts.name, message=None)
+
+    def _send_loop(self) -> None:
+        self._sender.run()
+
+    def _lost_reply(self, text: str) -> FirmwareError:
+        return FirmwareError(text)
+
+    # -- public API ----------------------------------------------------------------------------
 
     def start_job(self, job_id: str, path: Path, total_lines: int | None = None) -> None:
         with self._lock:
@@ -227,33 +186,7 @@ class MarlinDriver(Driver):
             else:
                 self._set_status(state=DriverState.ERROR, message=reason)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._ser is None:
-                return
-            if self._job_id is not None:
-                self._end_job("interrupted", "driver closed", DriverState.DISCONNECTED)
-        self._shutdown()
-        with self._lock:
-            if self._online:
-                self._online = False
-                self._emit(ConnectionChanged(False, "closed"))
-            self._set_status(state=DriverState.DISCONNECTED)
-
     # -- plumbing ------------------------------------------------------------------------------
-
-    def _shutdown(self) -> None:
-        self._stop.set()
-        with self._lock:
-            self._wake.notify_all()
-            ser, self._ser = self._ser, None
-        for t in self._threads:
-            if t is not threading.current_thread():
-                t.join(timeout=2)
-        self._threads = []
-        if ser is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                ser.close()
 
     def _write(self, data: bytes) -> None:
         ser = self._ser
@@ -262,58 +195,11 @@ class MarlinDriver(Driver):
         with self._lock:
             ser.write(data)
 
-    def _link_lost(self, reason: str) -> None:
-        with self._lock:
-            if self._stop.is_set():
-                return
-            self._stop.set()
-            if self._job_id is not None:
-                self._end_job("interrupted", f"link lost: {reason}", DriverState.DISCONNECTED)
-            was_online, self._online = self._online, False
-            self._set_status(state=DriverState.DISCONNECTED, message=f"link lost: {reason}")
-            if was_online:
-                self._emit(ConnectionChanged(False, reason))
-            self._wake.notify_all()
-            if self._handshake_replies is not None:
-                self._handshake_replies.put(FirmwareError(f"link lost: {reason}"))
-            ser, self._ser = self._ser, None
-        if ser is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                ser.close()
-
     # -- reader thread -------------------------------------------------------------------------
-
-    def _read_loop(self) -> None:
-        ser = self._ser
-        assert ser is not None
-        pending = b""
-        try:
-            while not self._stop.is_set():
-                chunk = ser.read(max(1, ser.in_waiting))
-                if not chunk:
-                    continue
-                pending += chunk
-                if b"\n" not in pending:
-                    continue
-                *lines, pending = pending.split(b"\n")
-                replies = [parse_line(t) for raw in lines if (t := raw.decode("utf-8", "replace").strip())]
-                # One lock hold and one wake-up per chunk: the sender then refills the window with
-                # every slot these `ok`s freed in a single write.
-                with self._lock:
-                    for reply in replies:
-                        self._on_reply(reply)
-                    self._wake.notify()
-        except (serial.SerialException, OSError, TypeError) as exc:
-            # pyserial raises TypeError/AttributeError-ish errors when closed under a read.
-            if not self._stop.is_set():
-                self._link_lost(str(exc) or type(exc).__name__)
 
     def _on_reply(self, reply: Reply) -> None:
         now = time.monotonic()
         with self._lock:
-            if self._handshake_replies is not None:
-                self._handshake_replies.put(reply)
-                return
             flow = self.flow
             if isinstance(reply, Ok):
                 self._sender.silent_probes = 0
@@ -420,30 +306,9 @@ class MarlinDriver(Driver):
         elif word == "cancel" and self._job_id is not None:
             self._end_job("cancelled", "cancelled at the printer", DriverState.IDLE)
 
-    def _end_job(self, outcome: JobOutcome, reason: str | None, state: DriverState) -> None:
-        job_id = self._job_id
-        assert job_id is not None
-        self._job_id = None
+    def _forget_job(self) -> None:
         self._sender.close_job()
         self._paused = False
-        acked = self._job_acked
-        message = reason if outcome in ("failed", "interrupted") or state is DriverState.ERROR else None
-        self._set_status(
-            state=state, job_id=None, lines_acked=acked, temperatures=self._temps, message=message
-        )
-        self._last_status = time.monotonic()
-        self._dirty = False
-        self._emit(JobEnded(job_id, outcome, acked, reason))
 
-    # -- status coalescing (flushed by the sender) ---------------------------------------------
-
-    def _flush_status(self, now: float, wake: list[float]) -> None:
-        if not self._dirty:
-            return
-        due = self._last_status + STATUS_MIN_INTERVAL_S
-        if now < due:
-            wake.append(due)
-            return
-        self._dirty = False
-        self._last_status = now
-        self._set_status(lines_acked=self._job_acked, temperatures=self._temps)
+    def _progress(self) -> dict[str, object]:
+        return {"temperatures": self._temps}

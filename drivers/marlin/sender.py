@@ -82,8 +82,7 @@ class Sender:
         wake: list[float] = []
         state = d.status.state
         if d._ser is None or state in (DriverState.ERROR, DriverState.DISCONNECTED):
-            d._flush_status(now, wake)
-            return min(wake, default=None)
+            return d._flush_status(now)
         out = bytearray()
         write = out.extend
         flow = d.flow
@@ -106,7 +105,8 @@ class Sender:
         self._poll_temperature(now, write, wake)
         if out:
             d._ser.write(bytes(out))  # one write for the whole refill: fewer syscalls both sides
-        d._flush_status(now, wake)
+        if (due := d._flush_status(now)) is not None:
+            wake.append(due)
         if (deadline := flow.deadline()) is not None:
             wake.append(deadline)
         return min(wake, default=None)
