@@ -66,6 +66,7 @@ class MqttDriver(Driver):
         ack_timeout_s: float = 10.0,
         start_timeout_s: float = 60.0,
         broker_grace_s: float = 30.0,
+        resend_s: float = 1.0,
     ) -> None:
         super().__init__(profile, connection, on_event=on_event)
         self.url = contract.BrokerUrl.parse(connection)
@@ -75,6 +76,7 @@ class MqttDriver(Driver):
         self.ack_timeout_s = ack_timeout_s
         self.start_timeout_s = start_timeout_s
         self.broker_grace_s = broker_grace_s
+        self.resend_s = resend_s
         self._lock = threading.Lock()
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
@@ -224,7 +226,12 @@ class MqttDriver(Driver):
             temperatures=temps,
             message=snap.get("message"),
             firmware=snap.get("firmware"),
-            extra={**(snap.get("extra") or {}), "device_state": snap.get("state"), "boot": snap.get("boot")},
+            # `reported_at`: the device's own publish time, so a page (or the benchmark) sees the delay.
+            extra={
+                **(snap.get("extra") or {}),
+                "device_state": snap.get("state"),
+                "reported_at": snap.get("ts"),
+            },
         )
         self._have_status.set()
         last = snap.get("last_job") or {}
@@ -279,12 +286,18 @@ class MqttDriver(Driver):
         try:
             # QoS 1, never retained: paho keeps it across a broker outage and resends it (with DUP)
             # after reconnecting; the device drops the repeat by its id.
-            client.publish(f"{self.prefix}/cmd", contract.dumps(payload), qos=contract.QOS, retain=False)
+            raw = contract.dumps(payload)
+            client.publish(f"{self.prefix}/cmd", raw, qos=contract.QOS, retain=False)
             self.commands_sent += 1
             if wait is None:
                 return None
-            if not done.wait(wait):
-                raise DriverError(f"{command}: no answer from {self.prefix} within {wait:.0f} s")
+            deadline = time.monotonic() + wait
+            # Devices hold clean sessions: a command published while the device was reconnecting
+            # reaches nobody. Sent again, same id, until answered: the device runs it once at most.
+            while not done.wait(min(self.resend_s, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    raise DriverError(f"{command}: no answer from {self.prefix} within {wait:.0f} s")
+                client.publish(f"{self.prefix}/cmd", raw, qos=contract.QOS, retain=False)
             answer = answers[0]
         finally:
             with self._lock:

@@ -34,6 +34,7 @@ class MqttDevice:
         speed: float = 1.0,
         report_hz: float = 1.0,
         bad_hash: bool = False,
+        idle_report_s: float = 5.0,
     ) -> None:
         self.url = contract.BrokerUrl.parse(broker)
         self.site, self.machine, self.kind = site, machine, kind
@@ -41,13 +42,14 @@ class MqttDevice:
         self.lines_per_s = lines_per_s * speed
         self.report_interval = 1.0 / report_hz
         self.bad_hash = bad_hash
+        self.idle_report_s = idle_report_s
         self.boot = 0
         self.state = "idle"
         self.job: dict[str, Any] | None = None
         self.last_job: dict[str, Any] | None = None
         self.message: str | None = None
         self.executed: list[tuple[str, str]] = []  # (command id, command) actually run
-        self._seen: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._seen: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._lock = threading.RLock()
         self._client: mqtt.Client | None = None
         self._stop = threading.Event()
@@ -167,14 +169,11 @@ class MqttDevice:
             return
         with self._lock:
             if cmd["id"] in self._seen:  # at-least-once delivery: answer again, never run again
-                self._answer({**self._seen[cmd["id"]], "duplicate": True})
+                first = self._seen[cmd["id"]]
+                if first is not None:  # None: still being carried out (a download); answered when done
+                    self._answer({**first, "duplicate": True})
                 return
-            self._seen[cmd["id"]] = {
-                "id": cmd["id"],
-                "ok": False,
-                "code": "invalid",
-                "message": "in progress",
-            }
+            self._seen[cmd["id"]] = None
             while len(self._seen) > 256:
                 self._seen.popitem(last=False)
         if float(cmd.get("expires_at", 0)) < time.time():
@@ -306,7 +305,7 @@ class MqttDevice:
                     if self.job["lines_done"] >= total:
                         self._end("completed", None)
                         changed = True
-            interval = self.report_interval if self.state != "idle" else 5.0
+            interval = self.report_interval if self.state != "idle" else self.idle_report_s
             if changed or now - last_report >= interval:
                 last_report = now
                 self.publish_status()
@@ -340,6 +339,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
     parser.add_argument("--report-hz", type=float, default=1.0)
     parser.add_argument("--bad-hash", action="store_true", help="corrupt every download (refused)")
+    parser.add_argument("--idle-report-s", type=float, default=5.0, help="status interval when idle")
 
 
 def from_arguments(args: argparse.Namespace) -> MqttFleet:
@@ -355,6 +355,7 @@ def from_arguments(args: argparse.Namespace) -> MqttFleet:
                 speed=args.speed,
                 report_hz=args.report_hz,
                 bad_hash=args.bad_hash,
+                idle_report_s=args.idle_report_s,
             )
             for kind, i in plan
         ]

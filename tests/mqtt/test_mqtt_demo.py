@@ -17,11 +17,12 @@ def test_demo_with_embedded_broker(tmp_path: Path) -> None:
     args = ["demo", "--data-dir", str(tmp_path / "data"), "--printers", "0", "--lasers", "0"]
     hub = Hub([*args, "--mqtt", "2", "--sim-speed", "400"], tmp_path, env={"FABZONE_MQTT_URL": ""}).start()
     try:
-        machines = wait_until(
-            lambda: (m := hub.machines()) and all(x["state"] == "idle" for x in m.values()) and m,
-            30,
-            what="both MQTT machines online",
-        )
+
+        def both_online() -> dict[str, dict[str, object]] | None:
+            machines = hub.machines()
+            return machines if machines and all(m["state"] == "idle" for m in machines.values()) else None
+
+        machines = wait_until(both_online, 30, what="both MQTT machines online")
         assert set(machines) == {"mqtt-1", "mqtt-2"}
         job = hub.submit(write(tmp_path, "cube.gcode", prusa_mk3s(layers=5)), name="cube").json()
         done = hub.wait_job(job["id"], {"completed", "failed", "interrupted"}, timeout=60)
