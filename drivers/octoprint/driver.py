@@ -316,6 +316,8 @@ class OctoPrintDriver(Driver):
             total = self._total
         if state.flag("error") or (state.flag("closedOrError") and not state.operational):
             self._last_error = state.error or state.text
+            if job_id is not None and self._idle_since is None:
+                self._idle_since = time.monotonic()  # settled from the print record if no event says
             self._set_status(
                 state=DriverState.ERROR, message=self._last_error, temperatures=state.temperatures
             )

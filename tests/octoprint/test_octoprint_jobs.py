@@ -92,3 +92,19 @@ def test_missing_api_key_variable(op: OctoPrintServer, tmp_path: Path) -> None:
         wait_until(named, 30, 0.1, "the missing variable named as the reason")
     finally:
         hub.close()
+
+
+def test_emergency_stop(op: OctoPrintServer, tmp_path: Path) -> None:
+    """M112 through OctoPrint's command endpoint: the job ends `cancelled` (a person stopped it)."""
+    hub = start_hub(tmp_path, write_fleet(tmp_path, op), op.api_key)
+    try:
+        wait_until(lambda: hub.machines()["mk3s-op"]["state"] == "idle", 30, 0.1, "machine idle")
+        ticket = hub.submit(gcode(tmp_path, 6000), name="long").json()["ticket"]
+        wait_until(lambda: (hub.job(ticket)["lines_acked"] or 0) > 0, 30, 0.1, "progress")
+        assert hub.http.post("/api/machines/mk3s-op/estop").status_code == 200
+        job = hub.wait_job(ticket, {"cancelled", "failed", "completed", "interrupted"}, 30)
+        assert job["state"] == "cancelled", job
+        with op.api() as api:
+            assert not octoprint_busy(api)
+    finally:
+        hub.close()
