@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,54 +11,20 @@ import pytest
 from drivers.base import (
     ConnectionChanged,
     DriverError,
-    DriverEvent,
     DriverState,
-    JobEnded,
     NotReady,
     StatusChanged,
 )
 from drivers.grbl import GrblDriver
 from drivers.grbl.lines import iter_job
-from drivers.profiles import Profile, get_profile
+from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblSimulator
+from tests.drivers.rig import Recorder, rigs
 
 pytestmark = pytest.mark.timeout(90)
 
 PROFILE = get_profile("grbl-laser-400")
 HANDSHAKE = ("$$", "$I")
-
-
-class Recorder:
-    """Collects driver events; tests wait on conditions over them (no bare sleeps)."""
-
-    def __init__(self) -> None:
-        self.events: list[DriverEvent] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, event: DriverEvent) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def wait(self, pred: Callable[[list[DriverEvent]], object], timeout: float = 30.0) -> object:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not (result := pred(self.events)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; last events: {self.events[-5:]}")
-                self._cond.wait(left)
-            return result
-
-    def job_end(self, timeout: float = 30.0) -> JobEnded:
-        found = self.wait(lambda evs: next((e for e in evs if isinstance(e, JobEnded)), None), timeout)
-        assert isinstance(found, JobEnded)
-        return found
-
-    def state(self, state: DriverState, timeout: float = 30.0) -> None:
-        self.wait(
-            lambda evs: any(isinstance(e, StatusChanged) and e.status.state is state for e in evs), timeout
-        )
 
 
 def make_job(tmp_path: Path, lines: int, feed: int = 6000, name: str = "job.gcode") -> Path:
@@ -83,23 +48,7 @@ Rig = tuple[GrblSimulator, GrblDriver, Recorder]
 
 @pytest.fixture
 def rig_factory() -> Iterator[Callable[..., Rig]]:
-    made: list[tuple[GrblSimulator, GrblDriver]] = []
-
-    def make(profile: Profile = PROFILE, connect: bool = True, **sim_kw: object) -> Rig:
-        sim_kw.setdefault("motion", False)
-        sim = GrblSimulator(profile, **sim_kw)  # type: ignore[arg-type]
-        port = sim.start()
-        rec = Recorder()
-        driver = GrblDriver(profile, port, on_event=rec)
-        made.append((sim, driver))
-        if connect:
-            driver.connect(timeout=10)
-        return sim, driver, rec
-
-    yield make
-    for sim, driver in made:
-        driver.close()
-        sim.stop()
+    yield from rigs(GrblSimulator, GrblDriver, PROFILE, timeout=30.0)
 
 
 def wait_until(pred: Callable[[], object], timeout: float = 20.0) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,9 +10,7 @@ import pytest
 
 from drivers.base import (
     ConnectionChanged,
-    DriverEvent,
     DriverState,
-    JobEnded,
     NotReady,
     StatusChanged,
 )
@@ -21,38 +18,11 @@ from drivers.gcode import iter_commands
 from drivers.marlin import MarlinDriver
 from drivers.profiles import Profile, get_profile
 from drivers.sim.marlin import MarlinFaults, MarlinSimulator
+from tests.drivers.rig import Recorder, rigs
 
 pytestmark = pytest.mark.timeout(60)
 
 HANDSHAKE = {"M110 N0", "M115", "M155 S2", "M155 S1", "M400", "M105"}
-
-
-class Recorder:
-    """Collects driver events; tests wait on conditions over them (no bare sleeps)."""
-
-    def __init__(self) -> None:
-        self.events: list[DriverEvent] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, event: DriverEvent) -> None:
-        with self._cond:
-            self.events.append(event)
-            self._cond.notify_all()
-
-    def wait(self, pred: Callable[[list[DriverEvent]], object], timeout: float = 20.0) -> object:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not (result := pred(self.events)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; last events: {self.events[-5:]}")
-                self._cond.wait(left)
-            return result
-
-    def job_end(self, timeout: float = 20.0) -> JobEnded:
-        found = self.wait(lambda evs: next((e for e in evs if isinstance(e, JobEnded)), None), timeout)
-        assert isinstance(found, JobEnded)
-        return found
 
 
 def quick(profile: Profile, **flow: float) -> Profile:
@@ -95,23 +65,7 @@ Rig = tuple[MarlinSimulator, MarlinDriver, Recorder]
 
 @pytest.fixture
 def rig_factory() -> Iterator[Callable[..., Rig]]:
-    made: list[tuple[MarlinSimulator, MarlinDriver]] = []
-
-    def make(profile: Profile = PROFILE, connect: bool = True, **sim_kw: object) -> Rig:
-        sim_kw.setdefault("motion", False)
-        sim = MarlinSimulator(profile, **sim_kw)  # type: ignore[arg-type]
-        port = sim.start()
-        rec = Recorder()
-        driver = MarlinDriver(profile, port, on_event=rec)
-        made.append((sim, driver))
-        if connect:
-            driver.connect(timeout=10)
-        return sim, driver, rec
-
-    yield make
-    for sim, driver in made:
-        driver.close()
-        sim.stop()
+    yield from rigs(MarlinSimulator, MarlinDriver, PROFILE, timeout=20.0)
 
 
 def test_handshake_and_capabilities(rig_factory: Callable[..., Rig]) -> None:

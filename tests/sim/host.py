@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import serial
 
 from drivers.gcode import numbered_line
+from drivers.profiles import get_profile
 
 
 class Host:
@@ -53,3 +55,32 @@ class Host:
     def silent_for(self, seconds: float) -> bool:
         """True if nothing at all arrives for `seconds` (used only to check that a halted board is mute)."""
         return self.readline(seconds) is None and not self._buf
+
+
+class Simulator(Protocol):
+    def start(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Simulator)
+H = TypeVar("H", bound=Host)
+
+
+def sim_hosts(
+    simulator: Callable[..., S], host: Callable[[str], H], profile: str
+) -> Iterator[Callable[..., tuple[S, H]]]:
+    """The body of a `make` fixture (`yield from sim_hosts(...)`): a simulator (`motion=False` unless
+    said) with a host on its pty; both closed at the end of the test."""
+    made: list[tuple[S, H]] = []
+
+    def factory(profile: str = profile, **kwargs: Any) -> tuple[S, H]:
+        kwargs.setdefault("motion", False)
+        sim = simulator(get_profile(profile), **kwargs)
+        made.append((sim, host(sim.start())))
+        return made[-1]
+
+    yield factory
+    for sim, h in made:
+        h.close()
+        sim.stop()

@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import serial
 
-from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblFaults, GrblSimulator
-from tests.sim.host import Host
+from tests.sim.host import Host, sim_hosts
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -58,19 +57,7 @@ Factory = Callable[..., tuple[GrblSimulator, GrblHost]]
 
 @pytest.fixture
 def make() -> Iterator[Factory]:
-    made: list[tuple[GrblSimulator, GrblHost]] = []
-
-    def factory(profile: str = "grbl-laser-400", **kwargs: object) -> tuple[GrblSimulator, GrblHost]:
-        kwargs.setdefault("motion", False)
-        sim = GrblSimulator(get_profile(profile), **kwargs)  # type: ignore[arg-type]
-        host = GrblHost(sim.start(), baud=115200)
-        made.append((sim, host))
-        return sim, host
-
-    yield factory
-    for sim, host in made:
-        host.close()
-        sim.stop()
+    yield from sim_hosts(GrblSimulator, lambda port: GrblHost(port, baud=115200), "grbl-laser-400")
 
 
 def answer(line: str) -> bool:

@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from drivers.gcode import numbered_line
-from drivers.profiles import get_profile
 from drivers.sim.marlin import MarlinFaults, MarlinSimulator
-from tests.sim.host import Host
+from tests.sim.host import Host, sim_hosts
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -24,19 +23,7 @@ KILLED = "Error:Printer halted. kill() called!"
 
 @pytest.fixture
 def make() -> Iterator[Factory]:
-    made: list[tuple[MarlinSimulator, Host]] = []
-
-    def factory(profile: str = "marlin-generic", **kwargs: object) -> tuple[MarlinSimulator, Host]:
-        kwargs.setdefault("motion", False)
-        sim = MarlinSimulator(get_profile(profile), **kwargs)  # type: ignore[arg-type]
-        host = Host(sim.start())
-        made.append((sim, host))
-        return sim, host
-
-    yield factory
-    for sim, host in made:
-        host.close()
-        sim.stop()
+    yield from sim_hosts(MarlinSimulator, Host, "marlin-generic")
 
 
 def is_ok(line: str) -> bool:
