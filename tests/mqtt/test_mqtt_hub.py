@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from drivers.sim.mqtt import MqttDevice
@@ -15,6 +16,7 @@ from tests.e2e.inprocess import serve_hub
 from tests.gcode_samples import prusa_mk3s, write
 from tests.mqtt.broker import Mosquitto
 from tests.mqtt.conftest import Recorder
+from tests.mqtt.test_mqtt_driver import SCHEMA
 from tests.support import free_port, wait_until
 
 pytestmark = [pytest.mark.timeout(90)]
@@ -78,6 +80,10 @@ def test_mqtt_machine_in_the_hub(broker: Mosquitto, tmp_path: Path) -> None:
             assert states[-1]["v"] == 1 and states[-1]["machine_id"] == "mq-1"
             events = wait_until(lambda: home_assistant.on("hub/events"), 5, what="hub job events")
             assert {e["data"]["state"] for e in events} >= {"running", "completed"}
+            for payload in states:
+                jsonschema.validate(payload, {**SCHEMA, "$ref": "#/$defs/hub_state"})
+            for payload in events:
+                jsonschema.validate(payload, {**SCHEMA, "$ref": "#/$defs/hub_event"})
             discovery = wait_until(
                 lambda: [p for t, p, _ in home_assistant.messages if t.startswith("homeassistant/")],
                 5,
