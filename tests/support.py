@@ -119,7 +119,8 @@ class Hub:
         self.tech_token = ""
         if args and args[0] == "demo":
             self.tech_token = secrets.token_urlsafe(24)
-            self.args += ["--tech-token", self.tech_token]
+            # One argument: a token starting with "-" would otherwise read as an option to argparse.
+            self.args += [f"--tech-token={self.tech_token}"]
             if "--mqtt" not in args:  # tests name their fleet: MQTT machines only where asked for
                 self.args += ["--mqtt", "0"]
         elif args and args[0] == "serve" and "--config" in args:
