@@ -65,7 +65,8 @@ class MqttDevice:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        # A new boot counter per connection: the connect time in ms only ever grows (docs/mqtt.md).
+        # A new boot counter per start (paho's own reconnects keep it, and the job): the start time in
+        # ms only ever grows (docs/mqtt.md).
         self.boot = max(self.boot + 1, int(time.time() * 1000))
         # Devices use clean sessions: a stale command queued while away is never delivered.
         client = contract.make_client(self.url, f"fabzone-dev-{self.site}-{self.machine}", persistent=False)
