@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
 
@@ -54,6 +54,9 @@ class MqttDriver(Driver):
     """
 
     protocol = "mqtt"
+    # The device holds its job itself: a hub restart or a long broker outage does not end it; the
+    # coordinator calls `reattach` when the device is reachable again (as for OctoPrint).
+    survives_host_restart: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -119,13 +122,11 @@ class MqttDriver(Driver):
             if self._closed:
                 return
             self._closed = True
-            job = self._job
         self._cancel_grace()
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
-        if job is not None:
-            self._job_ended(job, "interrupted", "the hub closed its link to the device")
+        # A job still on the device goes on there; the next driver reattaches to it.
         self._set_status(state=DriverState.DISCONNECTED)
         if self._up:
             self._emit(ConnectionChanged(False, "closed"))
@@ -332,6 +333,23 @@ class MqttDriver(Driver):
                 if self._job == job_id:
                     self._job = None
             raise
+
+    def reattach(self, job_id: str, total_lines: int | None = None) -> None:
+        """Follow a job a previous driver (or hub) started: still on the device, it is followed again;
+        ended meanwhile, its outcome comes from the retained `status.last_job`; gone (the device
+        rebooted while nobody watched), it is `interrupted`."""
+        with self._lock:
+            self._job = job_id
+            self._ended.discard(job_id)
+        snap = self._snapshot
+        if (snap.get("job") or {}).get("id") == job_id:
+            return
+        last = snap.get("last_job") or {}
+        if last.get("id") == job_id and last.get("outcome") in _OUTCOMES:
+            done = (total_lines or 0) if last["outcome"] == "completed" else self.status.lines_acked
+            self._job_ended(job_id, last["outcome"], last.get("reason"), done)
+        else:
+            self._job_ended(job_id, "interrupted", "the device no longer has the job (it restarted)")
 
     def _require_job(self) -> str:
         job = self._job or self.status.job_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -107,3 +108,50 @@ def test_file_endpoint_serves_signed_urls(tmp_path: Path) -> None:
         sha = "c" * 64
         url = f"/api/files/{sha}?{signing.signed_query(hub_key, sha)}"
         assert client.get(url).status_code == 404  # signed, but no such file
+
+
+@pytest.mark.parametrize("ends_while_away", [False, True])
+def test_job_survives_a_hub_restart(broker: Mosquitto, tmp_path: Path, ends_while_away: bool) -> None:
+    """The device holds its job: a hub that stops and comes back follows it again, or learns from the
+    retained status how it ended meanwhile; the job is never started twice."""
+    device = MqttDevice(broker.url, "hall", "mq-1", lines_per_s=400, report_hz=5)
+    device.start()
+    assert device.connected.wait(5)
+    config = {
+        "hub": {
+            "site": "hall",
+            "port": free_port(),
+            "data_dir": str(tmp_path / "data"),
+            "mqtt_url": broker.url,
+        },
+        "machines": [{"id": "mq-1", "name": "MQTT printer", "driver": "mqtt", "profile": "prusa-mk3s"}],
+    }
+    try:
+        with serve_hub(config) as client:
+            wait_until(lambda: client.get("/api/machines").json()[0]["state"] == "idle", 15, what="online")
+            # ~330 lines (under a second) or ~2,200 (about five seconds: still printing when the hub is back).
+            path = write(tmp_path, "cube.gcode", prusa_mk3s(layers=30 if ends_while_away else 200))
+            with path.open("rb") as fh:
+                job = client.post("/api/jobs", files={"file": ("cube.gcode", fh)}, data={"name": "c"}).json()
+            wait_until(lambda: device.job and device.job["lines_done"] > 0, 15, what="printing")
+        # The hub is gone; the device prints on.
+        assert device.state == "running"
+        if ends_while_away:
+            wait_until(
+                lambda: device.last_job and device.last_job["id"] == job["id"], 30, what="the job to end"
+            )
+        with serve_hub(config) as client:
+            # Reattached while the device still prints (or after it ended, in the other case).
+            assert (device.job is None) == ends_while_away
+
+            def ended() -> dict[str, Any] | None:
+                j: dict[str, Any] = client.get(f"/api/jobs/{job['id']}").json()
+                return j if j["state"] in ("completed", "interrupted") else None
+
+            final = wait_until(ended, 30, what="the job to end in the hub")
+            assert final is not None and final["state"] == "completed", final
+            assert [name for _, name in device.executed] == ["start"]
+            machine = client.get("/api/machines").json()[0]
+            assert machine["state"] == "awaiting_clear", machine
+    finally:
+        device.stop()
