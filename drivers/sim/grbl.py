@@ -18,7 +18,7 @@ from drivers.sim.transport import SimTransport
 __all__ = ["GrblFaults", "GrblSimulator", "SimStats", "add_arguments", "from_arguments"]
 
 
-class GrblSimulator(SimTransport):
+class GrblSimulator(SimTransport[bool]):  # replies wait in `_txq`
     """A GRBL 1.1h laser controller on a pty (protocol details: grbl_core.py and the modules it uses).
 
     `start()` writes the boot banner and returns the slave path; open it with
@@ -64,7 +64,6 @@ class GrblSimulator(SimTransport):
         self._txq: deque[tuple[float, bytes]] = deque()
         self._tx_cond = threading.Condition(threading.Lock())
         self._direct = baud is None and usb_latency_s <= 0
-        self._fw_deadline: float | None = None
         self._error_next: int | None = None
 
     # -- what tests and benchmarks look at ---------------------------------------------------------
@@ -225,22 +224,13 @@ class GrblSimulator(SimTransport):
             self._changed.notify_all()
         self._flush()
 
-    def _firmware_loop(self) -> None:
-        fw = self._fw
-        while True:
-            with self._lock:
-                if self._stopping:
-                    return
-                now = time.monotonic()
-                out, deadline = fw.step(now)
-                self._queue(out, now)
-                self._changed.notify_all()
-                if not out:
-                    self._fw_deadline = deadline
-                    self._wake.wait(None if deadline is None else max(0.0, deadline - now))
-                    self._fw_deadline = None
-                    continue
-            self._flush()
+    def _step(self, now: float) -> tuple[bool | None, float | None]:
+        out, deadline = self._fw.step(now)
+        self._queue(out, now)  # queued with the lock held, so replies keep the firmware's order
+        return (True if out else None), deadline
+
+    def _write_out(self, out: bool) -> None:
+        self._flush()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from drivers.sim.transport import SimTransport
 __all__ = ["MarlinFaults", "MarlinSimulator", "SimStats", "add_arguments", "from_arguments"]
 
 
-class MarlinSimulator(SimTransport):
+class MarlinSimulator(SimTransport[tuple[list[str], int]]):  # lines and their epoch
     """A Marlin 2.1 printer on a pty (protocol details: marlin_core.py, marlin_lines.py).
 
     `start()` returns the slave path; open it with `serial.serial_for_url(path)`. Opening the port does
@@ -159,20 +159,12 @@ class MarlinSimulator(SimTransport):
         if out:
             self._send(out, epoch)
 
-    def _firmware_loop(self) -> None:
-        fw = self._fw
-        while True:
-            with self._lock:
-                if self._stopping:
-                    return
-                now = time.monotonic()
-                out, deadline = fw.step(now)
-                epoch = fw.epoch
-                self._changed.notify_all()
-                if not out:
-                    self._wake.wait(None if deadline is None else max(0.0, deadline - now))
-                    continue
-            self._send(out, epoch)
+    def _step(self, now: float) -> tuple[tuple[list[str], int] | None, float | None]:
+        out, deadline = self._fw.step(now)
+        return ((out, self._fw.epoch) if out else None), deadline
+
+    def _write_out(self, out: tuple[list[str], int]) -> None:
+        self._send(*out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

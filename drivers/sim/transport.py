@@ -6,9 +6,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import ClassVar, Self
+from typing import ClassVar, Generic, Self, TypeVar
 
 from drivers.sim.pty_link import LinkClosed, PtyLink
+
+P = TypeVar("P")  # what the firmware thread writes once it has let go of the lock
 
 
 class Wire:
@@ -35,7 +37,7 @@ class Wire:
         return 4096 if self.rate is None else max(1, int(self.rate * 0.002))
 
 
-class SimTransport(ABC):
+class SimTransport(ABC, Generic[P]):
     """A simulator's link to its host: subclasses feed the firmware core in `_received` and run it.
 
     One lock guards the firmware state; two conditions on it so a waiting test (`_changed`) never
@@ -55,6 +57,7 @@ class SimTransport(ABC):
         self._link: PtyLink | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._fw_deadline: float | None = None  # when the sleeping firmware thread wakes by itself
         self.port: str | None = None
 
     def wait_for(self, predicate: Callable[[Self], bool], timeout: float) -> bool:
@@ -145,3 +148,29 @@ class SimTransport(ABC):
     @abstractmethod
     def _received(self, chunk: bytes) -> None:
         """Bytes that reached the board (called on the reader thread, without the lock)."""
+
+    # -- the firmware thread ---------------------------------------------------------------------------
+
+    def _firmware_loop(self) -> None:
+        """Runs the core whenever it has work (`_wake`) or a deadline passes; writes outside the lock."""
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                out, deadline = self._step(now)
+                self._changed.notify_all()
+                if out is None:
+                    self._fw_deadline = deadline
+                    self._wake.wait(None if deadline is None else max(0.0, deadline - now))
+                    self._fw_deadline = None
+                    continue
+            self._write_out(out)
+
+    @abstractmethod
+    def _step(self, now: float) -> tuple[P | None, float | None]:
+        """With the lock held: run the core; what to write (None: nothing) and when to run it next."""
+
+    @abstractmethod
+    def _write_out(self, out: P) -> None:
+        """Write what `_step` produced (on the firmware thread, without the lock)."""
