@@ -1,18 +1,18 @@
 """The I/O-free core of the GRBL simulator: main loop, realtime commands, states, `$` commands, laser.
 
 Time is passed in (`now`, `time.monotonic()` seconds); the core never sleeps or touches a file. The
-threads and the pty live in `grbl.py`. Every public method returns the text to send (lines, each sent
+threads and the pty live in `grbl.py`, G-code lines and planning in `grbl_program.py`. Every public method returns the text to send (lines, each sent
 with GRBL's `\\r\\n`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from drivers.profiles import Profile
 from drivers.sim import grbl_realtime as rt
 from drivers.sim import grbl_settings as st
-from drivers.sim.grbl_gcode import Action, GcodeError, Modal, parse
+from drivers.sim.grbl_gcode import Modal
 from drivers.sim.grbl_lines import (
     CMD_CYCLE_START,
     CMD_FEED_HOLD,
@@ -24,7 +24,8 @@ from drivers.sim.grbl_lines import (
     RxBuffer,
     split_realtime,
 )
-from drivers.sim.grbl_machine import Beam, Block, Planner, move_time
+from drivers.sim.grbl_machine import Beam, Block, Planner
+from drivers.sim.grbl_program import Pending, finish_pending, gcode_line
 from drivers.sim.grbl_system import run_startup_line, status_report, system_line
 
 BANNER = "Grbl 1.1h ['$' for help]"
@@ -53,19 +54,6 @@ class SimStats:
     status_reports: int = 0
     resets: int = 0
     corrupted_lines: int = 0
-
-
-@dataclass
-class _Pending:
-    """A line the main loop holds (no `ok` yet): waiting for the planner to empty, a dwell, or room."""
-
-    line: Line
-    act: Action | None
-    targets: list[tuple[float, float, float]] = field(default_factory=list)
-    sync: bool = False
-    until: float | None = None
-    pause: bool = False  # M0/M1: a feed hold the line waits out
-    done_text: list[str] = field(default_factory=list)
 
 
 class GrblFirmware:
@@ -119,7 +107,7 @@ class GrblFirmware:
         self.planner.clear(now)
         self.lines.reset()
         self.rx.clear()
-        self.pending: _Pending | None = None
+        self.pending: Pending | None = None
         self.spindle_on = 5  # what the spindle/laser output is set to (changes are synced)
         self.spindle_s = 0.0
         self.mist = self.flood = False
@@ -292,7 +280,7 @@ class GrblFirmware:
         out: list[str] = []
         suspended = ("Hold", "Door", "Sleep")
         while not self.critical and self.state not in suspended:
-            if self.pending is not None and not self._finish_pending(now, out):
+            if self.pending is not None and not finish_pending(self, now, out):
                 break
             line = self.lines.take(self.rx)
             if line is None:
@@ -333,117 +321,7 @@ class GrblFirmware:
         elif self.state in ("Alarm", "Jog"):
             self.reply(st.SYSTEM_GC_LOCK, out)
         else:
-            self._gcode(line, now, out)
-
-    def _gcode(self, line: Line, now: float, out: list[str]) -> None:
-        s_max = self.settings[30]
-        try:
-            act = parse(line.text, self.modal, self.planned, s_max)
-        except GcodeError as err:
-            self.reply(err.code, out)
-            return
-        if int(self.settings[20]) and any(not self._in_travel(t) for t in act.targets):
-            # limits_soft_check(): ALARM:2; the line's `ok` only comes after the reset.
-            self.ok_after_reset = True
-            out += self.alarm(st.ALARM_SOFT_LIMIT, now)
-            return
-        old = self.modal
-        self.modal = act.modal
-        if act.new_wcs:
-            self.wco_counter = 0  # gcode.c: a new offset shows in the next report
-        if act.targets:
-            self.planned = act.targets[-1]
-        if self.state == "Check":
-            self.checked.append(line.raw)
-            self.reply(st.OK, out)
-            return
-        sync = act.sync or (not self.laser_mode and act.modal.s != old.s and act.modal.spindle != 5)
-        if not sync and act.program is None and len(act.targets) <= self.planner.free:
-            # The usual case: planned at once, `ok` now (no need to hold the line).
-            for target in act.targets:
-                self._plan(target, act, now)
-            self.executed.append(line.raw)
-            self.stats.ok_sent += 1
-            out.append("ok")
-            return
-        self.pending = _Pending(line, act, list(act.targets), sync=sync, pause=act.program in (0, 1))
-        self._finish_pending(now, out)
-
-    def _finish_pending(self, now: float, out: list[str]) -> bool:
-        """Move the held line on; True (and its `ok` sent) once it is done."""
-        p = self.pending
-        assert p is not None
-        act = p.act
-        if p.sync:
-            if self.planner.blocks:
-                return False  # protocol_buffer_synchronize()
-            p.sync = False
-            self.planner.pause_accounting()
-            if act is not None:
-                self.spindle_on, self.spindle_s = act.modal.spindle, act.modal.s
-                self.mist, self.flood = act.modal.mist, act.modal.flood
-                self.set_beam(now)
-                if act.dwell_s:
-                    p.until = now + (act.dwell_s / self.speed if self.motion else 0.0)
-                if p.pause:
-                    self.state, self.hold_done_at, self.hold_in_motion = "Hold", None, False
-                    p.pause = False
-                    return False
-                if act.program in (2, 30):
-                    p.done_text.append("[MSG:Pgm End]")
-        if p.until is not None:
-            if now < p.until:
-                return False
-            p.until = None
-            self.advance(now)
-        if self.state == "Home":
-            return False
-        while p.targets:
-            if self.planner.free <= 0:
-                return False
-            self._plan(p.targets.pop(0), act, now)
-        self.pending = None
-        if act is not None:
-            self.executed.append(p.line.raw)
-        out += p.done_text
-        self.reply(st.OK, out)
-        return True
-
-    def _plan(self, target: tuple[float, float, float], act: Action | None, now: float) -> None:
-        planner = self.planner
-        if not self.motion and not planner.blocks:
-            # Moves take no time: the block runs as it is planned (and the beam fires for 0 s).
-            planner.moves += 1
-            planner.position = target
-            return
-        start = self.planner.blocks[-1].end if self.planner.blocks else self.planner.where()
-        rapid = act is None or act.rapid
-        feed = 0.0 if act is None else act.feed
-        length = act.length if act is not None and len(act.targets) == 1 else None
-        if length is None:
-            length = sum((a - b) ** 2 for a, b in zip(start, target, strict=True)) ** 0.5
-        rates = (self.settings[110], self.settings[111], self.settings[112])
-        duration = move_time(start, target, length, feed, rapid, rates) if self.motion else 0.0
-        if act is not None and act.modal.inverse_time and not rapid and self.motion:
-            duration = 60.0 / max(act.modal.feed, 1e-9)
-        modal = act.modal if act is not None else self.modal
-        power = modal.s if modal.spindle in (3, 4) else 0.0
-        block = Block(start, target, duration, rapid, feed, power, modal.spindle == 4)
-        self.planner.advance(now, self.on_block)
-        self.planner.add(block, now)
-        if self.state == "Idle":
-            # protocol_auto_cycle_start(): the planner has a block and the main loop goes on reading.
-            self.state = "Run"
-            self.planner.running = True
-        self.set_beam(now)
-        if self.planner.next_boundary(now) == now:
-            self.advance(now)
-
-    def _in_travel(self, t: tuple[float, float, float]) -> bool:
-        # system_check_travel_limits(), with the machine's origin at 0 (HOMING_FORCE_SET_ORIGIN).
-        eps = 1e-6
-        s = self.settings
-        return all(-eps <= t[k] <= s[130 + k] + eps for k in range(3))
+            gcode_line(self, line, now, out)
 
     # -- the beam -------------------------------------------------------------------------------------
 

@@ -143,11 +143,12 @@ def _idle_command(fw: GrblFirmware, line: Line, now: float, out: list[str]) -> N
         elif fw.door_open:
             fw.reply(st.CHECK_DOOR, out)
         else:
-            from drivers.sim.grbl_core import HOMING_S, _Pending
+            from drivers.sim.grbl_core import HOMING_S
+            from drivers.sim.grbl_program import Pending
 
             fw.state = "Home"
             fw.homing_until = now + (HOMING_S / fw.speed if fw.motion else 0.0)
-            fw.pending = _Pending(line, None)
+            fw.pending = Pending(line, None)
     elif text == "$SLP":
         fw.reply(st.OK, out)
         fw.planner.clear(now)
