@@ -164,7 +164,8 @@ class MqttDriver(Driver):
             timer.cancel()
 
     def _broker_gone(self) -> None:
-        self._device_lost(f"MQTT broker unreachable for {self.broker_grace_s:.0f} s")
+        # The device may well print on: its job is reattached once the broker is back.
+        self._device_lost(f"MQTT broker unreachable for {self.broker_grace_s:.0f} s", end_job=False)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         data = contract.loads(msg.payload)
@@ -196,11 +197,11 @@ class MqttDriver(Driver):
         else:
             self._device_lost("device offline (last will)" if data.get("state") == "offline" else "unknown")
 
-    def _device_lost(self, reason: str) -> None:
+    def _device_lost(self, reason: str, *, end_job: bool = True) -> None:
         self._device_online.clear()
         if self._closed:
             return
-        if self._job is not None:
+        if end_job and self._job is not None:
             self._job_ended(self._job, "interrupted", reason)
         self._set_status(state=DriverState.DISCONNECTED, message=reason)
         if self._up:
