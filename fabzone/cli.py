@@ -21,6 +21,10 @@ def _run(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.hub.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The embedded broker (amqtt) and its state-machine library log every client step at INFO: a
+    # technician reading the hub's log at 9 p.m. needs the hub's lines, not those.
+    for noisy in ("amqtt", "transitions", "hbmqtt"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app = create_app(settings)
     # No permessage-deflate: it would compress the same event once per client (the fan-out hot path);
     # the events are small JSON and the hall's network is local.

@@ -78,6 +78,7 @@ class MarlinDriver(SerialDriver[Reply, FirmwareError, FirmwareFacts]):
         resend_sends_ok: bool | None = None,
     ) -> None:
         super().__init__(profile, connection, on_event=on_event)
+        self._estop_sent = False  # until the next connect: a halted firmware then is our own M112
         fl = profile.flow
         self.flow = FlowControl(
             max_lines=fl.bufsize,
@@ -97,6 +98,7 @@ class MarlinDriver(SerialDriver[Reply, FirmwareError, FirmwareFacts]):
         return parse_line(text)
 
     def _handshake(self, deadline: float) -> FirmwareFacts:
+        self._estop_sent = False
         assert self._handshake_replies is not None
         return Handshake(self._handshake_replies, self._write, deadline).run(
             self.profile.flow.status_interval_s
@@ -170,6 +172,9 @@ class MarlinDriver(SerialDriver[Reply, FirmwareError, FirmwareFacts]):
         # The leading newline ends any half-written line so the emergency parser sees M112 at the
         # start of a line (e_parser.h). Unnumbered: it bypasses the window and the line numbers.
         data = b"\n" + b"".join(c.encode() + b"\n" for c in self.profile.commands.emergency)
+        # Said before the bytes go: the firmware's "Printer halted. kill() called!" may reach the reader
+        # before this thread ends the job, and it must read as the stop a person asked for, not a fault.
+        self._estop_sent = True
         locked = self._lock.acquire(timeout=0.05)
         try:
             ser.write(data)
@@ -275,8 +280,10 @@ class MarlinDriver(SerialDriver[Reply, FirmwareError, FirmwareFacts]):
         if self.status.state is DriverState.ERROR:
             return  # the kill() line after a thermal runaway: the first words are the cause
         self._sender.control.clear()
+        if self._estop_sent:
+            text = "emergency stop (M112)"
         if self._job_id is not None:
-            self._end_job("failed", text, DriverState.ERROR)
+            self._end_job("cancelled" if self._estop_sent else "failed", text, DriverState.ERROR)
         else:
             self._set_status(state=DriverState.ERROR, message=text)
 

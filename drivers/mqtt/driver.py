@@ -30,6 +30,9 @@ from drivers.profiles import Profile
 
 log = logging.getLogger(__name__)
 
+# The contract names heaters in words (docs/mqtt.md); the hub's status uses Marlin's letters, as the
+# serial drivers report them, so pages and charts read every printer the same way.
+_HEATER_KEYS = {"hotend": "T", "bed": "B", "chamber": "C"}
 _STATES = {
     "idle": DriverState.IDLE,
     "downloading": DriverState.RUNNING,
@@ -216,7 +219,7 @@ class MqttDriver(Driver):
         snap = self._snapshot
         job = snap.get("job") or {}
         temps = {
-            name: Temperature(float(t.get("actual", 0)), float(t.get("target", 0)))
+            _HEATER_KEYS.get(name, name): Temperature(float(t.get("actual", 0)), float(t.get("target", 0)))
             for name, t in (snap.get("temperatures") or {}).items()
         }
         state = _STATES.get(str(snap.get("state")), DriverState.ERROR)
