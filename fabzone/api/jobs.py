@@ -179,23 +179,23 @@ async def _on_machine(hub: Hub, job_ref: str, lang: str):  # type: ignore[no-unt
 
 @router.post("/{job_ref}/pause")
 async def pause_job(job_ref: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
-    job, coordinator = await _on_machine(hub, job_ref, lang)
-    if job.state != JobState.RUNNING:
-        raise api_error(409, "job.not_running", lang, state=job.state)
-    try:
-        await coordinator.pause()
-    except DriverError:
-        raise api_error(409, "machine.offline", lang, machine=job.machine_id) from None
-    return {"ok": True}
+    return await _drive(hub, job_ref, lang, JobState.RUNNING, "job.not_running", "pause")
 
 
 @router.post("/{job_ref}/resume")
 async def resume_job(job_ref: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
+    return await _drive(hub, job_ref, lang, JobState.PAUSED, "job.not_paused", "resume")
+
+
+async def _drive(
+    hub: Hub, job_ref: str, lang: str, needs: JobState, refusal: str, command: str
+) -> dict[str, Any]:
+    """Pause or resume a job on its machine; the machine says no with 409 (offline, door open...)."""
     job, coordinator = await _on_machine(hub, job_ref, lang)
-    if job.state != JobState.PAUSED:
-        raise api_error(409, "job.not_paused", lang, state=job.state)
+    if job.state != needs:
+        raise api_error(409, refusal, lang, state=job.state)
     try:
-        await coordinator.resume()
+        await getattr(coordinator, command)()
     except DriverError:
         raise api_error(409, "machine.offline", lang, machine=job.machine_id) from None
     return {"ok": True}
