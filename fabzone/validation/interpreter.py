@@ -114,7 +114,7 @@ class Interpreter:
         """A linear move (or an arc's endpoint, with its `length`): values in file units.
 
         The three axes below are written out rather than looped over on purpose: this runs once per
-        move of a 100 MB file, and the loop with its tuple packing cost a measurable share of the scan.
+        move of a 100 MB file, and a loop over the axes would add tuple work on the hottest path.
         """
         u = self.unit
         if self.unrecorded:
