@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from fabzone.events import EventBus
 from fabzone.models import Job, Machine
 from fabzone.states import JobState, MachineState, TransitionError
 from fabzone.telemetry import TemperatureHistory
-from fabzone.views import job_public, machine_public
+from fabzone.views import job_public, live_view, machine_public
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -386,21 +386,7 @@ class MachineCoordinator:
     # -- what the API and the pages see ------------------------------------------------------------
 
     def live_status(self) -> dict[str, Any]:
-        s = self.driver_status
-        return {
-            "online": self.online,
-            "driver_state": s.state.value,
-            "job_id": s.job_id,
-            "lines_acked": s.lines_acked,
-            "lines_total": s.lines_total,
-            "progress": s.progress,
-            "temperatures": {k: {"actual": t.actual, "target": t.target} for k, t in s.temperatures.items()},
-            "message": s.message,
-            "firmware": s.firmware,
-            "arming": self.arming.public() if self.arming else None,
-            # Protocol-specific live figures (a laser's power, position, door): shown as they come.
-            "extra": s.extra,
-        }
+        return live_view(self.driver_status, self.online, self.arming.public() if self.arming else None)
 
     def _publish_machine(self, machine: Machine | None) -> None:
         if machine is not None:
@@ -409,6 +395,3 @@ class MachineCoordinator:
     def _publish_job(self, job: Job | None) -> None:
         if job is not None:
             self.bus.publish("job", job_public(job))
-
-
-OnAssigned = Callable[[Job, Machine], Awaitable[None]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.base import DriverStatus
 from drivers.profiles import ProfileError, get_profile
 from fabzone.models import Job, Machine
 from fabzone.states import JobState, MachineState
@@ -47,4 +48,22 @@ def job_public(job: Job) -> dict[str, Any]:
         "error": job.error,
         "created_at": job.created_at.isoformat() if job.created_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def live_view(status: DriverStatus, online: bool, arming: dict[str, Any] | None) -> dict[str, Any]:
+    """What a machine's driver says right now (the `live` part of a machine, and `status` events)."""
+    return {
+        "online": online,
+        "driver_state": status.state.value,
+        "job_id": status.job_id,
+        "lines_acked": status.lines_acked,
+        "lines_total": status.lines_total,
+        "progress": status.progress,
+        "temperatures": {k: {"actual": t.actual, "target": t.target} for k, t in status.temperatures.items()},
+        "message": status.message,
+        "firmware": status.firmware,
+        "arming": arming,
+        # Protocol-specific live figures (a laser's power, position, door): shown as they come.
+        "extra": status.extra,
     }
