@@ -100,7 +100,3 @@ def iter_commands(path: Path) -> Iterator[tuple[int, str]]:
             command = normalize(raw)
             if command:
                 yield number, command
-
-
-def count_commands(path: Path) -> int:
-    return sum(1 for _ in iter_commands(path))

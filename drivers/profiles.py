@@ -29,9 +29,6 @@ class Range(_Strict):
             raise ValueError(f"min {self.min} is greater than max {self.max}")
         return self
 
-    def contains(self, value: float, tolerance: float = 1e-6) -> bool:
-        return self.min - tolerance <= value <= self.max + tolerance
-
 
 class Volume(_Strict):
     """Reachable work volume in machine coordinates (mm). `z` is None on a machine without Z."""

@@ -36,11 +36,6 @@ def database_url(url: str | None = None, *, data_dir: str | Path | None = None) 
     return f"sqlite:///{(directory / 'fabzone.sqlite3').resolve()}"
 
 
-def is_sqlite(bind: Engine | Connection | Session) -> bool:
-    engine = bind.get_bind() if isinstance(bind, Session) else bind
-    return engine.dialect.name == "sqlite"
-
-
 def create_db_engine(url: str | None = None, *, echo: bool = False, **kwargs: Any) -> Engine:
     """An engine for `url` (see `database_url`); SQLite gets WAL, busy_timeout, FKs, BEGIN IMMEDIATE."""
     url = database_url(url)

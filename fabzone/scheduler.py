@@ -144,19 +144,13 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def poke(self) -> None:
-        """Ask for a scheduling pass soon. Call from the event loop; from other threads use poke_threadsafe."""
+        """Ask for a scheduling pass soon. Call from the event loop."""
         self._wake.set()
-
-    def poke_threadsafe(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
         if self._task is None:
-            self._loop = asyncio.get_running_loop()
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="fabzone-scheduler")
 

@@ -207,9 +207,6 @@ class OctoPrintClient:
             effective_print=bool(data.get("effectivePrint")),
         )
 
-    def file_exists(self, name: str) -> bool:
-        return self.last_print(name, missing_ok=True) is not False
-
     def last_print(self, name: str, *, missing_ok: bool = False) -> LastPrint | bool | None:
         """The file's `prints.last` (None: never printed to its end or failure; False: no such file)."""
         try:

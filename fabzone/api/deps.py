@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
 from fabzone import crud, i18n
+from fabzone.coordinator import MachineCoordinator
 from fabzone.crud import NotFoundError
 from fabzone.hub import Hub
 from fabzone.models import Job
@@ -42,6 +43,15 @@ def job_or_404(session: Session, job_ref: str) -> Job:
     if job is None:
         raise NotFoundError("job", job_ref)
     return job
+
+
+def coordinator_or_404(hub: Hub, machine_id: str, lang: str) -> MachineCoordinator:
+    """The coordinator of a machine this hub drives; 404 `machine.not_found` otherwise (another hub's
+    machine on a shared database included)."""
+    coordinator = hub.coordinators.get(machine_id)
+    if coordinator is None:
+        raise api_error(404, "machine.not_found", lang, machine=machine_id)
+    return coordinator
 
 
 def api_error(status: int, code: str, lang: str = "en", **params: Any) -> HTTPException:

@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse
 from drivers.base import DriverError
 from fabzone import auth, crud
 from fabzone.api.auth import OptionalTechDep, TechDep, check_maker, check_submit_rate
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, job_or_404, pick_language
+from fabzone.api.deps import (
+    HubDep,
+    LangDep,
+    SessionDep,
+    api_error,
+    coordinator_or_404,
+    job_or_404,
+    pick_language,
+)
 from fabzone.api.upload import UploadError, receive_upload
 from fabzone.filestore import TooLarge
 from fabzone.hub import Hub
@@ -174,7 +182,7 @@ async def _on_machine(hub: Hub, job_ref: str, lang: str):  # type: ignore[no-unt
         job = job_or_404(session, job_ref)
     if JobState(job.state) not in JOB_ON_MACHINE or not job.machine_id:
         raise api_error(409, "job.not_on_machine", lang, state=job.state)
-    return job, hub.coordinators[job.machine_id]
+    return job, coordinator_or_404(hub, job.machine_id, lang)
 
 
 @router.post("/{job_ref}/pause")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.auth import TechDep
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, job_or_404
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, coordinator_or_404, job_or_404
 from fabzone.coordinator import NotAwaitingArm
 from fabzone.views import job_public, machine_public
 
@@ -53,9 +53,7 @@ def reject_job(
 async def arm_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """At the machine: operator present, lid closed, extraction on. Only now does the job's first byte go
     out."""
-    coordinator = hub.coordinators.get(machine_id)
-    if coordinator is None:
-        raise api_error(404, "machine.not_found", lang, machine=machine_id)
+    coordinator = coordinator_or_404(hub, machine_id, lang)
     try:
         coordinator.arm()  # async route: on the hub's loop, where the gate's event lives
     except NotAwaitingArm:
@@ -66,9 +64,7 @@ async def arm_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep)
 @router.post("/api/machines/{machine_id}/unlock")
 async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """After an alarm: GRBL `$X`; the machine then waits for its bed to be checked and cleared."""
-    coordinator = hub.coordinators.get(machine_id)
-    if coordinator is None:
-        raise api_error(404, "machine.not_found", lang, machine=machine_id)
+    coordinator = coordinator_or_404(hub, machine_id, lang)
     try:
         await coordinator.unlock()
     except DriverError:

@@ -10,20 +10,11 @@ from pydantic import BaseModel
 from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.auth import TechDep
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
-from fabzone.coordinator import MachineCoordinator
-from fabzone.hub import Hub
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, coordinator_or_404
 from fabzone.states import MachineState
 from fabzone.views import machine_public
 
 router = APIRouter(prefix="/api/machines", tags=["machines"])
-
-
-def _coordinator(hub: Hub, machine_id: str, lang: str) -> MachineCoordinator:
-    coordinator = hub.coordinators.get(machine_id)
-    if coordinator is None:
-        raise api_error(404, "machine.not_found", lang, machine=machine_id)
-    return coordinator
 
 
 @router.get("")
@@ -38,7 +29,7 @@ def list_machines(hub: HubDep, session: SessionDep) -> list[dict[str, Any]]:
 
 @router.get("/{machine_id}")
 def get_machine(machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
-    coordinator = _coordinator(hub, machine_id, lang)
+    coordinator = coordinator_or_404(hub, machine_id, lang)
     return machine_public(crud.get_machine(session, machine_id)) | {"live": coordinator.live_status()}
 
 
@@ -56,7 +47,7 @@ def clear_bed(
     body: ClearBody | None = None,
 ) -> dict[str, Any]:
     """A technician confirms the bed is empty (and may mark the last part good or bad)."""
-    _coordinator(hub, machine_id, lang)
+    coordinator_or_404(hub, machine_id, lang)
     machine = crud.clear_bed(session, machine_id, result=body.result if body else None)
     hub.bus.publish("machine", machine_public(machine))
     hub.scheduler.poke()
@@ -67,7 +58,7 @@ def clear_bed(
 def emergency_stop(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """Emergency stop: straight to the driver (M112 outside every queue); a sync route so nothing on
     the event loop can delay it."""
-    coordinator = _coordinator(hub, machine_id, lang)
+    coordinator = coordinator_or_404(hub, machine_id, lang)
     try:
         coordinator.emergency_stop()
     except DriverError:
@@ -78,7 +69,7 @@ def emergency_stop(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) 
 @router.post("/{machine_id}/reconnect")
 async def reconnect(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
     """After a technician power-cycled a halted machine: drop the link and connect again."""
-    await _coordinator(hub, machine_id, lang).reconnect()
+    await coordinator_or_404(hub, machine_id, lang).reconnect()
     return {"ok": True}
 
 
@@ -87,7 +78,7 @@ def reset_error(
     machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
 ) -> dict[str, Any]:
     """A technician has dealt with an error: the machine waits for its bed to be cleared."""
-    _coordinator(hub, machine_id, lang)
+    coordinator_or_404(hub, machine_id, lang)
     machine = crud.set_machine_state(session, machine_id, MachineState.AWAITING_CLEAR, reason=None)
     hub.bus.publish("machine", machine_public(machine))
     return machine_public(machine)
@@ -99,7 +90,7 @@ def temperatures(
 ) -> list[dict[str, Any]]:
     """Temperatures of the last `seconds` (at most one sample a second, ten minutes kept), oldest
     first: `[{"t": unix, "T": {"actual", "target"}, "B": {…}}, …]`."""
-    return _coordinator(hub, machine_id, lang).temperature_history.since(seconds)
+    return coordinator_or_404(hub, machine_id, lang).temperature_history.since(seconds)
 
 
 class MaintenanceBody(BaseModel):
@@ -112,7 +103,7 @@ def maintenance(
 ) -> dict[str, Any]:
     """A technician takes a machine out of service (it takes no job) or puts it back: idle if it is
     connected with a clear bed, awaiting_clear if something may be on the bed, offline if not connected."""
-    coordinator = _coordinator(hub, machine_id, lang)
+    coordinator = coordinator_or_404(hub, machine_id, lang)
     machine = crud.get_machine(session, machine_id)
     if machine is None:
         raise api_error(404, "machine.not_found", lang, machine=machine_id)
