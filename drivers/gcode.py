@@ -26,7 +26,7 @@ def command_word(command: str) -> str:
     if not command:
         return ""
     letter = command[0].upper()
-    digits = []
+    digits: list[str] = []
     for ch in command[1:]:
         if ch.isdigit() or (ch == "." and digits):
             digits.append(ch)

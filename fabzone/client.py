@@ -37,7 +37,7 @@ def _errors(resp: httpx.Response) -> str:
     except ValueError:
         return resp.text
     if isinstance(detail, dict):
-        out = [detail.get("message", detail.get("code", ""))]
+        out = [str(detail.get("message", detail.get("code", "")))]
         for p in detail.get("profiles", []):
             out.append(f"  {p['name']} ({p['profile']}):")
             for r in p["reasons"]:

@@ -76,6 +76,10 @@ class MachineCoordinator:
         self.temperature_history = TemperatureHistory()
         self.online = False
         self.job_id: str | None = None
+        # Held while a job goes from `running` in the database to the driver: pause, resume and
+        # cancel wait for it, so a click in that moment acts on the job instead of a 409.
+        self._starting = asyncio.Lock()
+        self._estops = 0  # emergency stops pressed: one during a start means the job was stopped
         self._db_lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -306,17 +310,24 @@ class MachineCoordinator:
 
     async def _start(self, job: Job) -> None:
         driver = self._require_driver()
-        job = await self._db(crud.transition_job, job.id, JobState.RUNNING)
-        machine = await self._db(crud.get_machine, self.machine_id)
-        self.job_id = job.id
-        self._publish_job(job)
-        self._publish_machine(machine)
-        total = (job.analysis or {}).get("lines") or job.lines_total
-        try:
-            await asyncio.to_thread(driver.start_job, job.id, self._files(job.sha256), total)
-        except DriverError as exc:
-            log.error("%s: could not start job %s: %s", self.machine_id, job.id, exc)
-            await self._on_job_ended(JobEnded(job.id, "interrupted", 0, f"could not start: {exc}"))
+        estops = self._estops
+        async with self._starting:
+            job = await self._db(crud.transition_job, job.id, JobState.RUNNING)
+            machine = await self._db(crud.get_machine, self.machine_id)
+            self.job_id = job.id
+            self._publish_job(job)
+            self._publish_machine(machine)
+            total = (job.analysis or {}).get("lines") or job.lines_total
+            try:
+                await asyncio.to_thread(driver.start_job, job.id, self._files(job.sha256), total)
+            except DriverError as exc:
+                if self._estops != estops:
+                    # The emergency stop came before the driver took the job (the firmware is halted,
+                    # so the driver refused it): the job was stopped by a person, not lost.
+                    await self._on_job_ended(JobEnded(job.id, "cancelled", 0, "emergency stop"))
+                    return
+                log.error("%s: could not start job %s: %s", self.machine_id, job.id, exc)
+                await self._on_job_ended(JobEnded(job.id, "interrupted", 0, f"could not start: {exc}"))
 
     def arm(self) -> None:
         """A technician at the laser confirms: operator present, lid closed, extraction on."""
@@ -351,13 +362,15 @@ class MachineCoordinator:
         return self.driver
 
     async def pause(self) -> None:
-        job_id = self._require_job()
-        await asyncio.to_thread(self._require_driver().pause)
+        async with self._starting:
+            job_id = self._require_job()
+            await asyncio.to_thread(self._require_driver().pause)
         await self._follow_driver(job_id, paused=True)
 
     async def resume(self) -> None:
-        job_id = self._require_job()
-        await asyncio.to_thread(self._require_driver().resume)
+        async with self._starting:
+            job_id = self._require_job()
+            await asyncio.to_thread(self._require_driver().resume)
         await self._follow_driver(job_id, paused=False)
 
     async def _follow_driver(self, job_id: str, paused: bool) -> None:
@@ -375,10 +388,12 @@ class MachineCoordinator:
             self.arming.abort()  # nothing was sent yet
             return
         # The driver reports JobEnded(cancelled) once the firmware has the cancel commands.
-        await asyncio.to_thread(self._require_driver().cancel)
+        async with self._starting:
+            await asyncio.to_thread(self._require_driver().cancel)
 
     def emergency_stop(self) -> None:
-        """Straight to the driver, on the caller's thread: no queue, no database first."""
+        """Straight to the driver, on the caller's thread: no queue, no lock, no database first."""
+        self._estops += 1
         if self.arming is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self.arming.abort)
         self._require_driver().emergency_stop()

@@ -30,7 +30,9 @@ def list_machines(hub: HubDep, session: SessionDep) -> list[dict[str, Any]]:
 @router.get("/{machine_id}")
 def get_machine(machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep) -> dict[str, Any]:
     coordinator = coordinator_or_404(hub, machine_id, lang)
-    return machine_public(crud.get_machine(session, machine_id)) | {"live": coordinator.live_status()}
+    machine = crud.get_machine(session, machine_id)
+    assert machine is not None  # every coordinator's machine has its row from the hub's start
+    return machine_public(machine) | {"live": coordinator.live_status()}
 
 
 class ClearBody(BaseModel):

@@ -13,6 +13,7 @@ import uvicorn
 from fabzone.api import create_app
 from fabzone.auth import create_token
 from fabzone.config import build_settings
+from fabzone.hub import Hub
 from tests.support import free_port, wait_until
 
 
@@ -20,6 +21,13 @@ from tests.support import free_port, wait_until
 def serve_hub(config: dict[str, Any], name: str = "test") -> Iterator[httpx.Client]:
     """Yields an HTTP client for the hub described by `config` (the fleet file's structure); it sends a
     technician's token."""
+    with serve_hub_and_app(config, name) as (client, _hub):
+        yield client
+
+
+@contextmanager
+def serve_hub_and_app(config: dict[str, Any], name: str = "test") -> Iterator[tuple[httpx.Client, Hub]]:
+    """`serve_hub`, and the hub object itself, for a test that steps into a moment of its work."""
     settings = build_settings(config, name)
     # A test that must know the port beforehand (devices fetch files from the hub) names it.
     port = int(config.get("hub", {}).get("port") or free_port())
@@ -32,7 +40,7 @@ def serve_hub(config: dict[str, Any], name: str = "test") -> Iterator[httpx.Clie
         token = create_token(app.state.hub.engine, "tests", replace=True)
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers) as client:
-            yield client
+            yield client, app.state.hub
     finally:
         server.should_exit = True
         thread.join(timeout=30)
