@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import serial
 
 from drivers.base import DriverState
-from drivers.gcode import iter_commands
+from drivers.gcode import iter_commands, numbered_line
 
 if TYPE_CHECKING:
     from drivers.marlin.driver import MarlinDriver
@@ -114,6 +114,7 @@ class Sender:
     def _feed_job(self, now: float, write: Callable[[bytes], object]) -> None:
         d = self._driver
         flow = d.flow
+        limit = d.profile.flow.max_command_chars
         while not self.closing:
             if self._job_next is None:
                 assert self._job_iter is not None
@@ -129,13 +130,17 @@ class Sender:
                         write(line)
                     return
             tag = self._job_seq * _JOB_TAG_SPAN + self._job_index + 1
-            line = flow.send(self._job_next[1], tag, now)
-            if line is None:
-                return
-            if len(line) - 1 > d.profile.flow.max_command_chars:
+            command = self._job_next[1]
+            # `N<n> ` + command + `*<cs>` (<= 3 digits): checked before the flow numbers it, so a line
+            # that cannot go leaves nothing in the window or the resend history.
+            longest = len(command) + len(str(flow.next_number)) + 2 + len("*255")
+            if longest > limit and len(numbered_line(flow.next_number, command)) - 1 > limit:
                 # Marlin would truncate it and refuse it forever (MAX_CMD_SIZE counts N and *cs too).
                 why = f"file line {self._job_next[0]} is too long for the firmware once numbered"
                 d._end_job("failed", why, DriverState.IDLE)
+                return
+            line = flow.send(command, tag, now)
+            if line is None:
                 return
             self._job_index += 1
             self._job_next = None
