@@ -9,6 +9,8 @@ COPY web ./web
 RUN pip install --no-cache-dir . && useradd --system --create-home fabzone \
     && mkdir -p /var/lib/fabzone && chown fabzone /var/lib/fabzone
 USER fabzone
+# `pip install .` installs the packages, not the pages: the hub serves them from the copy above.
+ENV FABZONE_WEB_DIR=/app/web
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=2)"

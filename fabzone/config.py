@@ -90,6 +90,8 @@ class HubConfig(_Strict):
     mqtt_publish: bool = False  # publish every machine's state and job events under fabzone/v1/<site>/hub/
     mqtt_discovery: bool = False  # and Home Assistant MQTT discovery configurations
     mqtt_discovery_prefix: str = "homeassistant"
+    # The pages' folder (`web/` of the source tree by default; an installed wheel does not carry it).
+    web_dir: Path | None = None
 
 
 class Settings(_Strict):
@@ -156,6 +158,8 @@ def _env_overrides(data: dict) -> dict:
         hub["mqtt_url"] = env["FABZONE_MQTT_URL"]
     if env.get("FABZONE_MQTT_PUBLISH"):
         hub["mqtt_publish"] = env["FABZONE_MQTT_PUBLISH"].lower() in ("1", "true", "yes")
+    if env.get("FABZONE_WEB_DIR"):
+        hub["web_dir"] = env["FABZONE_WEB_DIR"]
     if env.get("FABZONE_PUBLIC_URL"):
         hub["public_url"] = env["FABZONE_PUBLIC_URL"]
     if env.get("FABZONE_WS_QUEUE_SIZE"):

@@ -48,6 +48,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         online = sum(1 for c in hub.coordinators.values() if c.online)
         return {"status": "ok", "machines": len(hub.coordinators), "online": online, "seq": hub.bus.seq}
 
-    pages.mount(app)
+    pages.mount(app, settings.hub.web_dir)
 
     return app

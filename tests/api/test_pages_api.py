@@ -4,6 +4,7 @@ and a reconnecting WebSocket told to reload (`reset`)."""
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from fabzone import auth, i18n
 from fabzone.api import create_app
+from fabzone.api.pages import SOURCE_WEB_DIR
 from fabzone.config import build_settings
 from fabzone.events import EventBus
 from fabzone.hub import Hub
@@ -202,3 +204,17 @@ def test_batched_client_gets_every_event_in_order(tmp_path: Path) -> None:
 async def _publish_many(hub: Hub, n: int) -> None:
     for i in range(n):
         hub.bus.publish("job", {"i": i})
+
+
+def test_pages_come_from_web_dir_when_the_package_is_installed_without_them(tmp_path: Path) -> None:
+    # A wheel (the Dockerfile's `pip install .`) carries no `web/`: [hub] web_dir points at a copy.
+    copy = tmp_path / "pages"
+    shutil.copytree(SOURCE_WEB_DIR, copy)
+    (copy / "index.html").write_text("<title>the copy</title>", encoding="utf-8")
+    with make_client(tmp_path, web_dir=str(copy)) as c:
+        assert "the copy" in c.get("/").text
+        assert c.get("/static/js/store.js").status_code == 200
+    # A folder without the pages: no page routes, the API still answers, and the log names the folder.
+    with make_client(tmp_path, web_dir=str(tmp_path / "nothing")) as c:
+        assert c.get("/").status_code == 404
+        assert c.get("/api/health").status_code == 200
