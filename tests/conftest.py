@@ -28,7 +28,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database URL nobody else uses. PostgreSQL: a random schema set as search_path through the URL's
     `options`, so the URL alone (also in a subprocess) lands in it; dropped afterwards.
 
-    PostgreSQL unreachable is a failure, not a skip, unless FABZONE_TEST_NO_PG=1."""
+    PostgreSQL unreachable fails in CI (a broken setup); elsewhere (a newcomer's fresh machine) those
+    tests skip with the reason and how to run them. FABZONE_TEST_NO_PG=1 skips them on purpose."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fabzone.sqlite3'}"
         return
@@ -40,10 +41,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         admin = psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.fail(
+        why = (
             f"PostgreSQL not reachable at {base.render_as_string()}: {exc}\n"
-            "start it, point FABZONE_TEST_PG_URL at one, or set FABZONE_TEST_NO_PG=1 to skip these tests"
+            "start it (apt-get install postgresql), or point FABZONE_TEST_PG_URL at one"
         )
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
     with admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
         try:
