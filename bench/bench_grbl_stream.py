@@ -1,6 +1,7 @@
 """Streaming benchmark: GrblDriver with character counting against send-response, on the GRBL simulator.
 
     .venv/bin/python bench/bench_grbl_stream.py [--lines 20000] [--skip-motion] [--estop-tries 20]
+        [--estop-only]
 
 A raster of short `G1X..S..` lines (~14 bytes), `grbl-laser-400` profile (128-byte RX buffer), the
 simulator in its own process (`drivers.sim.grbl`) at 115200 baud with a 2 ms USB reply latency:
@@ -9,7 +10,11 @@ simulator in its own process (`drivers.sim.grbl`) at 115200 baud with a 2 ms USB
     character counting and send-response (the same driver, the profile's `streaming` switched), one run;
 (b) the same file with motion at its feed rate: job time against the time the moves need;
 (c) time from `emergency_stop()` to 0x18 in the simulator's wire log with GRBL's RX buffer full,
-    p50 / max over `--estop-tries` tries (both clocks are the machine's CLOCK_MONOTONIC).
+    p50 / max over `--estop-tries` tries (both clocks are the machine's CLOCK_MONOTONIC);
+(d) the same through the whole hub, as a technician's button does it: a `fabzone serve` process
+    drives the simulator, a laser job is approved, armed and cutting with GRBL's RX buffer full, and
+    `POST /api/machines/<id>/estop` is timed from just before the request is written to the socket to
+    0x18 in the simulator's wire log (three processes, one CLOCK_MONOTONIC).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +37,7 @@ from drivers.base import DriverEvent, DriverState, JobEnded  # noqa: E402
 from drivers.grbl import GrblDriver  # noqa: E402
 from drivers.grbl.lines import iter_job  # noqa: E402
 from drivers.profiles import Profile, get_profile  # noqa: E402
+from tests.support import Hub, wait_until  # noqa: E402
 
 BAUD = 115200
 LATENCY_MS = 2.0
@@ -173,7 +180,7 @@ def motion_run(profile: Profile, path: Path) -> tuple[float, dict[str, float]]:
 
 def estop_latency(profile: Profile, tmp: Path, tries: int) -> list[float]:
     slow = tmp / "slow.gcode"
-    slow.write_text("G21G90\nM4S0\nG1F300\n" + "".join(f"G1X{10 + i * 0.5:.1f}S500\n" for i in range(400)))
+    _slow_laser_file(slow)
     sim = SimProcess(profile, motion=True)
     out: list[float] = []
     try:
@@ -202,6 +209,72 @@ def estop_latency(profile: Profile, tmp: Path, tries: int) -> list[float]:
     return out
 
 
+def _slow_laser_file(path: Path) -> None:
+    """40 s of 0.5 mm moves at 5 mm/s: GRBL's planner fills, then its RX buffer, and stays full."""
+    path.write_text(
+        "G21G90\nM4S0\nG1F300\n" + "".join(f"G1X{10 + i * 0.5:.1f}S500\n" for i in range(400)) + "M5\n"
+    )
+
+
+def _machine(hub: Hub, machine_id: str) -> dict[str, Any]:
+    return hub.http.get(f"/api/machines/{machine_id}").json()  # type: ignore[no-any-return]
+
+
+def hub_estop_latency(profile: Profile, tmp: Path, tries: int) -> tuple[list[float], list[float]]:
+    """(d): per try, (request sent → 0x18 on the simulator's wire, request sent → the API's answer)."""
+    slow = tmp / "hub-slow.gcode"
+    _slow_laser_file(slow)
+    sim = SimProcess(profile, motion=True)
+    config = tmp / "fabzone.toml"
+    config.write_text(
+        f'[hub]\ndata_dir = "{tmp / "hub-data"}"\n\n'
+        f'[[machines]]\nid = "laser-1"\nname = "Laser"\ndriver = "grbl"\nport = "{sim.port}"\n'
+        f'profile = "{profile.id}"\n'
+    )
+    hub = Hub(["serve", "--config", str(config)], tmp)
+    to_wire: list[float] = []
+    to_answer: list[float] = []
+    try:
+        hub.start()
+        wait_until(lambda: _machine(hub, "laser-1")["state"] == "idle", 30, what="the laser online")
+        for i in range(tries):
+            res = hub.submit(slow, kind="laser", name=f"estop {i}")
+            if res.status_code != 201:
+                raise SystemExit(f"job refused: {res.status_code} {res.text[:300]}")
+            job = res.json()
+            hub.http.post(f"/api/jobs/{job['id']}/approve").raise_for_status()
+            wait_until(lambda: _machine(hub, "laser-1")["live"]["arming"], 20, what="waiting to arm")
+            hub.http.post("/api/machines/laser-1/arm").raise_for_status()
+            # Cutting, with GRBL's 128-byte RX buffer full (less than two 12-byte lines free).
+            wait_until(lambda: int(sim.ask("rx_free")) < 26, 20, 0.02, "the RX buffer full")  # type: ignore[call-overload]
+            # The client's connection is open and warm (keep-alive, the polls above): what is timed is
+            # the request, the hub's HTTP stack, the token check and the driver's write.
+            request = hub.http.build_request("POST", "/api/machines/laser-1/estop")
+            sent = time.monotonic()
+            answer = hub.http.send(request)
+            answered = time.monotonic()
+            answer.raise_for_status()
+            seen: list[float] = []
+            while not seen:
+                seen = sim.ask(f"resets_after {sent}")  # type: ignore[assignment]
+                if not seen:
+                    time.sleep(0.02)
+            to_wire.append(seen[0] - sent)
+            to_answer.append(answered - sent)
+            # Stopped mid-cut: the job ends cancelled, GRBL locks (ALARM:3). A technician unlocks it and
+            # clears the bed; the laser is free for the next try.
+            hub.wait_job(job["id"], {"cancelled", "failed"}, 20)
+            wait_until(lambda: _machine(hub, "laser-1")["state"] == "error", 20, what="the laser in error")
+            hub.http.post("/api/machines/laser-1/unlock").raise_for_status()
+            wait_until(lambda: _machine(hub, "laser-1")["state"] == "awaiting_clear", 20, what="unlocked")
+            hub.http.post("/api/machines/laser-1/clear", json={}).raise_for_status()
+            wait_until(lambda: _machine(hub, "laser-1")["state"] == "idle", 20, what="the laser idle")
+    finally:
+        hub.close()
+        sim.close()
+    return to_wire, to_answer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -209,6 +282,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=20_000)
     parser.add_argument("--skip-motion", action="store_true", help="skip (b), the slowest part")
     parser.add_argument("--estop-tries", type=int, default=20)
+    parser.add_argument("--estop-only", action="store_true", help="only (c) and (d), the emergency stop")
     args = parser.parse_args()
     profile = get_profile("grbl-laser-400")
     send_response = profile.model_copy(
@@ -222,15 +296,17 @@ def main() -> None:
     wire = BAUD / 10 / size
     print(f"{len(job)} lines, {size:.1f} bytes a line with its \\n; the wire carries {wire:,.0f} lines/s\n")
 
-    cc, hw = check_mode_rate(profile, raster, len(job))
-    sr, _ = check_mode_rate(send_response, raster, len(job))
-    rows = [
-        ("(a) check mode, char counting: lines/s", f"{cc:,.0f} = {cc / wire:.1%} of the wire", "≥ 90 %"),
-        ("(a) check mode, send-response: lines/s", f"{sr:,.0f} = {sr / wire:.1%} of the wire", "–"),
-        ("(a) char counting / send-response", f"{cc / sr:.2f}×", "≥ 2×"),
-        ("(a) most bytes in flight (budget 128)", f"{hw}", "≤ 128"),
-    ]
-    if not args.skip_motion:
+    rows: list[tuple[str, str, str]] = []
+    if not args.estop_only:
+        cc, hw = check_mode_rate(profile, raster, len(job))
+        sr, _ = check_mode_rate(send_response, raster, len(job))
+        rows += [
+            ("(a) check mode, char counting: lines/s", f"{cc:,.0f} = {cc / wire:.1%} of the wire", "≥ 90 %"),
+            ("(a) check mode, send-response: lines/s", f"{sr:,.0f} = {sr / wire:.1%} of the wire", "–"),
+            ("(a) char counting / send-response", f"{cc / sr:.2f}×", "≥ 2×"),
+            ("(a) most bytes in flight (budget 128)", f"{hw}", "≤ 128"),
+        ]
+    if not args.skip_motion and not args.estop_only:
         need = move_seconds(raster)
         took, stats = motion_run(profile, raster)
         rows.append(
@@ -249,6 +325,21 @@ def main() -> None:
             "< 50 ms",
         )
     )
+    wire_ms, answer_ms = (
+        sorted(x * 1000 for x in xs) for xs in hub_estop_latency(profile, tmp, args.estop_tries)
+    )
+    rows += [
+        (
+            f"(d) POST /api/machines/<id>/estop → 0x18 on the wire, RX full ({len(wire_ms)} tries)",
+            f"p50 {statistics.median(wire_ms):.1f} ms, max {wire_ms[-1]:.1f} ms",
+            "< 50 ms",
+        ),
+        (
+            "(d) POST /api/machines/<id>/estop → the API's answer",
+            f"p50 {statistics.median(answer_ms):.1f} ms, max {answer_ms[-1]:.1f} ms",
+            "–",
+        ),
+    ]
     header = ("measure", "result", "target")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     for row in [header, tuple("-" * w for w in widths), *rows]:

@@ -70,6 +70,9 @@ class Laser(_Strict):
 
     mode_required: bool = True  # $32=1: the beam is off while the head stops (GRBL laser mode)
     air_assist: bool = False  # M7/M8 drive the air pump
+    # GRBL 1.1 knows M7 (mist) only when built with ENABLE_M7 (config.h; `$I` then lists `M` in
+    # `[OPT:…]`); a stock build answers M7 with error:20 and the job stops. Off unless known.
+    enable_m7: bool = False
 
 
 class Commands(_Strict):

@@ -285,6 +285,9 @@ class MachineCoordinator:
     async def _arm_then_start(self, job: Job) -> None:
         gate = ArmingGate(job.id, self.arm_timeout_s)
         self.arming = gate
+        # The job left the queue for this laser: the pages move it onto the laser's card now, not
+        # once it is armed (the scheduler's claim publishes nothing by itself).
+        self._publish_job(await self._db(crud.get_job, job.id))
         self._publish_machine(await self._db(crud.get_machine, self.machine_id))
         outcome = await gate.wait()
         self.arming = None

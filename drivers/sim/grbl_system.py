@@ -134,7 +134,11 @@ def _idle_command(fw: GrblFirmware, line: Line, now: float, out: list[str]) -> N
         out += ["[TLO:0.000]", "[PRB:0.000,0.000,0.000:0]"]
         fw.reply(st.OK, out)
     elif text == "$I":
-        opt = f"[OPT:VM,{fw.planner.capacity},{fw.rx.capacity}]"  # V variable spindle, M mist (M7)
+        # V variable spindle; M mist (M7) only on a build with ENABLE_M7, as the profile says, so
+        # that `$I` tells the same story as the profile validation checks files against.
+        laser = fw.profile.laser
+        letters = "VM" if laser is not None and laser.enable_m7 else "V"
+        opt = f"[OPT:{letters},{fw.planner.capacity},{fw.rx.capacity}]"
         out += [VERSION, opt]
         fw.reply(st.OK, out)
     elif text == "$H":

@@ -19,9 +19,16 @@ TOLERANCE_MM = 0.001
 _CHECKSUM_CHARS = len("*255")
 
 
+# The driver numbers lines from its connection on, not from the job's start (a reset of the numbering
+# between jobs would need an empty window), so N grows across jobs: room for 8 digits is 100 million
+# lines on one connection, weeks of printing. The driver checks the real line before it sends it.
+_NUMBER_DIGITS = 8
+
+
 def numbering_overhead(commands: int) -> int:
-    """Bytes the driver adds to a command: `N<n> ` and `*<checksum>` for the job's last line."""
-    return len(f"N{max(commands, 1)} ") + _CHECKSUM_CHARS
+    """Bytes the driver adds to a command: `N<n> ` and `*<checksum>` (n of up to 8 digits, or the
+    job's own line count if larger)."""
+    return len(f"N{max(commands, 10**_NUMBER_DIGITS - 1)} ") + _CHECKSUM_CHARS
 
 
 def _first_over(
@@ -71,6 +78,8 @@ def check(facts: Facts, profile: Profile) -> ValidationResult:
             lengths = facts.clean_lengths
     else:
         limit = profile.flow.max_command_chars - numbering_overhead(facts.lines)
+        # Marlin reads on through ( ): what they hold would run unchecked (lines.py).
+        _lines(reasons, "gcode.paren_comment", facts.paren_lines)
     hits, total = _first_over(lengths, limit)
     for ln, length in hits:
         reasons.append(Reason(code, ln, {"length": int(length), "limit": limit}))
@@ -137,10 +146,18 @@ def _laser(reasons: list[Reason], facts: Facts, profile: Profile) -> None:
     """What a laser refuses beyond the printer checks: printer commands, what GRBL does not run,
     any Z on a machine without one, and power above `$30`."""
     grbl = profile.protocol == "grbl"
+    m7 = profile.laser is not None and profile.laser.enable_m7
     for word, stat in sorted(facts.words.items(), key=lambda kv: kv[1][1][0]):
         if word in PRINTER_WORDS or word[0] == "T":
             _lines(reasons, "gcode.printer_command", stat, command=word)
-        elif grbl and word not in GRBL_WORDS and word not in profile.forbidden:
+        elif not grbl or word in GRBL_WORDS or word in profile.forbidden:
+            continue
+        elif word == "M7":
+            # Whether M7 runs is a build option of this machine's firmware (ENABLE_M7), not of
+            # GRBL: its own reason, which points at M8 (air assist on every build).
+            if not m7:
+                _lines(reasons, "gcode.laser_no_m7", stat, command=word)
+        else:
             _lines(reasons, "gcode.laser_unsupported", stat, command=word)
     _lines(reasons, "gcode.printer_command", facts.e_words, command="E")
     if profile.volume.z is None:

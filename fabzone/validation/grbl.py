@@ -49,7 +49,8 @@ MODAL_MOVE_WORDS = frozenset((set(RANK) - AXIS_COMMANDS - {"G4"}) | {"G53"})
 # What a laser job on GRBL 1.1 may contain (gcode.c). Anything else stops the job with error:20, or
 # depends on stored offsets the hub cannot check (G10, G28/G30, G55-G59), or needs a Z (G18/G19),
 # or would wait for a person (M0/M1): check.py refuses it. M7 is not here: stock GRBL 1.1 is built
-# without ENABLE_M7 (config.h). M2/M30 end the program. S/F stand for lines that open with them.
+# without ENABLE_M7 (config.h), so check.py accepts it only on a profile with `laser.enable_m7`.
+# M2/M30 end the program. S/F stand for lines that open with them.
 GRBL_WORDS = frozenset(
     {"G0", "G1", "G2", "G3", "G4", "G17", "G20", "G21", "G40", "G49", "G53", "G54", "G61", "G80"}
     | {"G90", "G91", "G91.1", "G92", "G92.1", "G94", "M2", "M30", "M3", "M4", "M5", "M8", "M9", "S", "F"}

@@ -73,6 +73,7 @@ class Interpreter:
         self.words: dict = {}
         self.e_words: list = [0, []]  # lines with an E word: count, first lines
         self.z_words: list = [0, []]
+        self.paren_lines: list = [0, []]  # lines with a ( ) comment after a command
         self.burning = False  # laser.py: a laser is on with S > 0 in G1/G2/G3
         self.commands = 0
         self.est = Estimator(configs)

@@ -18,8 +18,9 @@ What the scan records here, and the decisions where GRBL and the hall differ:
   and their `.1` setters (EEPROM writes block serial reception on the AVR), G55–G59. G92 and G92.1
   are tracked as on Marlin (the shift is in the file). G53 moves in machine coordinates.
 - **Air assist**: M8/M9 are accepted on every laser, with or without `laser.air_assist`: on a machine
-  without a pump the coolant pin is simply not wired, which is harmless. M7 (mist) is refused on
-  GRBL: stock 1.1 is built without ENABLE_M7 (config.h), and M7 then stops the job with error:20.
+  without a pump the coolant pin is simply not wired, which is harmless. M7 (mist) is accepted on
+  GRBL only where the profile says the firmware was built with it (`laser.enable_m7`): stock 1.1 is
+  built without ENABLE_M7 (config.h), and M7 then stops the job with error:20 (`gcode.laser_no_m7`).
 - **`$` lines** (settings writes `$32=0`, `$RST=*`, `$H`, `$J=…`, `$SLP`, `$$`…) are recorded with
   their text; no `$` line belongs in a job (check refuses every one, on every machine).
 - **G4 P** is seconds in GRBL and milliseconds in Marlin: once the file has turned a laser on, P is

@@ -34,9 +34,11 @@ CODES = frozenset(
         "gcode.laser_line_too_long",
         "gcode.laser_power_too_high",
         "gcode.laser_unsupported",
+        "gcode.laser_no_m7",
         "gcode.controller_command",
         "gcode.printer_command",
         "gcode.no_z_axis",
+        "gcode.paren_comment",
         MORE,
     }
 )

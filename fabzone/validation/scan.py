@@ -51,6 +51,7 @@ class Facts:
     clean_lengths: dict[int, Stat] = field(default_factory=dict)
     e_words: Stat = (0, [])  # lines with an E word
     z_words: Stat = (0, [])  # lines with a Z word
+    paren_lines: Stat = (0, [])  # lines with a ( ) comment: GRBL drops it, Marlin reads through it
     system: tuple[int, list[tuple[int, str]]] = (0, [])  # `$` lines: count, first (line, text)
     power: AxisTrack = field(default_factory=AxisTrack)  # every laser power S
     burn_bbox: Box | None = None
@@ -313,6 +314,7 @@ class _Scanner(LineInterpreter):
             clean_lengths={k: (v[0], v[1]) for k, v in self.clean_lengths.items()},
             e_words=(self.e_words[0], self.e_words[1]),
             z_words=(self.z_words[0], self.z_words[1]),
+            paren_lines=(self.paren_lines[0], self.paren_lines[1]),
             system=(self.system[0], self.system[1]),
             power=self.ts,
             burn_bbox=_burn_box(self),

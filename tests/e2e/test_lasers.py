@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblSimulator
@@ -169,3 +171,34 @@ def test_door_opened_mid_cut_pauses_the_job_until_resumed(laser: tuple[httpx.Cli
         what="the cut",
     )
     assert done["state"] == "completed", done
+
+
+def test_pages_hear_that_the_job_left_the_queue_while_the_laser_waits_to_be_armed(
+    laser: tuple[httpx.Client, GrblSimulator],
+) -> None:
+    hub, _sim = laser
+    job = submit(hub)
+    url = str(hub.base_url).replace("http://", "ws://") + "/api/events"
+    with connect(url, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        assert hub.post(f"/api/jobs/{job['id']}/approve").status_code == 200
+
+        def job_events() -> list[dict[str, Any]]:
+            seen = []
+            while True:
+                try:
+                    event = json.loads(ws.recv(timeout=0.2))
+                except TimeoutError:
+                    return seen
+                if event.get("type") == "job" and event["data"]["id"] == job["id"]:
+                    seen.append(event["data"])
+
+        found: list[dict[str, Any]] = []
+        wait_until(
+            lambda: found.extend(job_events()) or any(j["state"] == "starting" for j in found),
+            20,
+            what="a job event: starting, on the laser",
+        )
+        starting = next(j for j in found if j["state"] == "starting")
+        assert starting["machine_id"] == "laser-1"
+    assert hub.get("/api/machines/laser-1").json()["live"]["arming"]["job_id"] == job["id"]

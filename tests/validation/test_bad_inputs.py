@@ -57,8 +57,9 @@ def test_command_too_long_but_long_comments_pass(run: Run) -> None:
     assert codes(result) == [("gcode.command_too_long", 6)]
     params = result.reasons[0].params
     assert params["length"] == 105
-    # 96 minus the driver's envelope `N<n> ` and `*<checksum>` (Marlin counts the whole line).
-    assert params["limit"] == 96 - len("N11 ") - len("*255")
+    # 96 minus the driver's envelope `N<n> ` and `*<checksum>` (Marlin counts the whole line), with
+    # room for the line numbers of a connection that has printed for weeks.
+    assert params["limit"] == 96 - len("N99999999 ") - len("*255")
 
 
 def test_forbidden_commands_named(run: Run) -> None:
@@ -214,3 +215,20 @@ def test_wrong_machine_kind(write: Callable[..., Path], profiles: dict[str, Prof
     result = check(scan_file(write(HEAD + "G1 X10\n" + TAIL)), laser)
     assert codes(result) == [("gcode.wrong_kind", None)]
     assert "laser" in result.reasons[0].message("en")
+
+
+def test_commands_that_move_the_coordinate_system_or_wait_at_the_printer_are_forbidden(run: Run) -> None:
+    # Each would make a checked file run somewhere unchecked (steps, home offsets) or hang the job.
+    for command in ("M92 X40", "M206 X-100", "M428", "M350 X4", "M0", "M1 S10"):
+        result = run(f"{command}\nG1 X150 Y100\n")
+        assert codes(result) == [("gcode.forbidden_command", 6)], command
+        assert result.reasons[0].params["command"] == command.split()[0]
+
+
+def test_parentheses_are_not_comments_on_marlin(run: Run) -> None:
+    # Stock Marlin has no PAREN_COMMENTS: the parser reads on through `(`, so `(Y300)` is Y300 there.
+    result = run("G1 X10 (Y300)\nM104 (S400)\n")
+    assert codes(result) == [("gcode.paren_comment", 6), ("gcode.paren_comment", 7)]
+    assert "( )" in result.reasons[0].message("en") and "括号" in result.reasons[0].message("zh")
+    # Display text keeps its parentheses: M117 shows the rest of the line as written.
+    assert run("M117 Layer (1/3)\nG1 X10\n").ok

@@ -108,19 +108,45 @@ def test_line_length_after_cleaning(run: Run) -> None:
 
 
 def test_commands_grbl_does_not_run_in_a_job(run: Run) -> None:
-    body = "G10 L20 P1 X0 Y0\nG28\nG55\nM7\nG38.2 X10 F100\nM0\nG18\nG1 X10\n"
+    body = "G10 L20 P1 X0 Y0\nG28\nG55\nG38.2 X10 F100\nM0\nG18\nG1 X10\n"
     result = run(body)
     found = sorted(codes(result), key=lambda c: c[1] or 0)
-    assert found == [("gcode.laser_unsupported", B + n) for n in range(7)]
+    assert found == [("gcode.laser_unsupported", B + n) for n in range(6)]
     assert [r.params["command"] for r in sorted(result.reasons, key=lambda r: r.line or 0)] == [
         "G10",
         "G28",
         "G55",
-        "M7",
         "G38.2",
         "M0",
         "G18",
     ]
+
+
+def test_m7_follows_the_firmware_build(run: Run, profiles: dict[str, Profile]) -> None:
+    # M7 exists only in GRBL builds with ENABLE_M7; the profile says which machine has it.
+    assert profiles["grbl-laser-400"].laser.enable_m7  # type: ignore[union-attr]
+    assert not profiles["k40-grbl"].laser.enable_m7  # type: ignore[union-attr]
+    body = "M7\nG1 X10 Y10\nM9\nM8\nM7\nG1 X20\nM9\n"
+    assert run(body, profile="grbl-laser-400").ok
+    result = run(body, profile="k40-grbl")
+    assert codes(result) == [("gcode.laser_no_m7", B), ("gcode.laser_no_m7", B + 4)]
+    reason = result.reasons[0]
+    # The reason names the machine's firmware and the way out (M8), in every language.
+    en = reason.message("en")
+    assert f"Line {B}" in en and "without M7" in en and "M8" in en and "firmware" in en
+    assert "senza M7" in reason.message("it") and "M8" in reason.message("it")
+    assert "没有包含 M7" in reason.message("zh") and "M8" in reason.message("zh")
+    # M8 alone is fine on the K40 (air_assist or not: see test_laser.py).
+    assert run("M8\nG1 X10 Y10\nM9\n", profile="k40-grbl").ok
+
+
+def test_m7_default_is_off(profiles: dict[str, Profile]) -> None:
+    # A profile that does not say is a stock build: M7 refused.
+    laser = profiles["k40-grbl"].laser
+    assert laser is not None
+    data = laser.model_dump()
+    del data["enable_m7"]
+    assert not type(laser).model_validate(data).enable_m7
 
 
 def test_several_problems_at_once(run: Run) -> None:

@@ -28,6 +28,25 @@ export function currentJob(m) {
   return id ? state.jobs.get(id) : null;
 }
 
+/** What the hub knows of a laser's lid: "open" (GRBL reports Door, not ready), "closed" (`Door:0`,
+ * closed and ready to resume) or null (GRBL says nothing of the lid outside a door state). */
+function lid(m) {
+  const extra = m.live?.extra || {};
+  if (extra.door_open) return "open";
+  if (extra.machine_state === "Door:0") return "closed";
+  return null;
+}
+
+/** Why a paused machine is paused: the lid in the page's language, else the driver's own words (a
+ * feed hold at the machine, a filament sensor…); a pause from this page has none. */
+function pauseReason(m) {
+  const l = lid(m);
+  if (l === "open") return esc(t("laser.door_open"));
+  if (l === "closed") return esc(t("laser.door_closed"));
+  const words = m.live?.message || m.state_reason;
+  return words ? `<code>${esc(words)}</code>` : "";
+}
+
 function info(m) {
   const job = currentJob(m);
   const live = m.live || {};
@@ -46,7 +65,11 @@ function info(m) {
   if (live.online && m.kind !== "laser") out.push(`<div class="meta">${esc(temps(live.temperatures))}</div>`);
   if (m.state === "error" || (m.state === "offline" && m.state_reason)) {
     out.push(`<div class="alert reason-box">${esc(t("tech.error_label"))}: <code>${esc(m.state_reason || live.message || "—")}</code></div>`);
+  } else if (m.state === "paused") {
+    const why = pauseReason(m);
+    if (why) out.push(`<div class="notice reason-box" data-reason="paused">${esc(t("tech.pause_reason"))}: ${why}</div>`);
   }
+  if (m.kind === "laser" && live.arming) out.push(`<div class="notice reason-box" data-reason="arming">${esc(t("laser.arming"))}</div>`);
   return out.join("");
 }
 
@@ -56,7 +79,12 @@ function controls(m) {
   const out = [];
   if (job && ON_MACHINE.has(job.state)) {
     if (job.state === "running") out.push(btn("pause", { job: job.id }, "warn"));
-    if (job.state === "paused") out.push(btn("resume", { job: job.id }, "good"));
+    if (job.state === "paused") {
+      // GRBL ignores a cycle start while the door is open, and the driver refuses it: no button, the
+      // reason in its place.
+      if (lid(m) === "open") out.push(`<span class="blocked" data-blocked="resume">${esc(t("tech.resume_after_lid"))}</span>`);
+      else out.push(btn("resume", { job: job.id }, "good"));
+    }
     out.push(btn("cancel", { job: job.id }));
   }
   if (m.kind === "laser" && m.state === "starting") out.push(btn("arm", mid, "warn"));

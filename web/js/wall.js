@@ -11,6 +11,35 @@ function jobOf(m) {
   return id ? state.jobs.get(id) : null;
 }
 
+/** What the hub knows of a laser's lid: "open" (GRBL reports Door, not ready), "closed" (`Door:0`,
+ * closed and ready to resume) or null. Outside a door state GRBL says nothing of the lid (a machine may
+ * have no switch), so neither does the wall. */
+function lid(m) {
+  const extra = m.live?.extra || {};
+  if (extra.door_open) return "open";
+  if (extra.machine_state === "Door:0") return "closed";
+  return null;
+}
+
+/** Why the machine is stopped, for the card: the firmware's words on error, the lid or the driver's
+ * message when paused (a door-open pause is the common one on a laser). */
+function reasonOf(m) {
+  if (m.state === "error") return m.state_reason || null;
+  if (m.state !== "paused") return null;
+  const l = lid(m);
+  if (l === "open") return t("laser.door_open");
+  if (l === "closed") return t("laser.door_closed");
+  return m.live?.message || m.state_reason || null;
+}
+
+/** The laser's line: only what is known. The job running says the laser is cutting, not where the lid
+ * is; a job waiting for a technician to arm the laser says so. */
+function laserLine(m) {
+  if (m.live?.arming) return ["arming", t("laser.arming")];
+  if (m.state === "running") return ["cutting", t("laser.firing")];
+  return ["off", t("laser.safe")];
+}
+
 function machineCard(m) {
   const job = jobOf(m);
   const live = m.live || {};
@@ -31,12 +60,13 @@ function machineCard(m) {
     parts.push(`<div class="job muted">${esc(t("wall.free"))}</div>`);
   }
   if (m.kind === "laser") {
-    const firing = m.state === "running";
-    parts.push(`<div class="temps">${esc(t(firing ? "laser.firing" : "laser.safe"))}</div>`);
+    const [what, text] = laserLine(m);
+    parts.push(`<div class="temps laser" data-laser="${what}">${esc(text)}</div>`);
   } else if (live.online && live.temperatures && Object.keys(live.temperatures).length) {
     parts.push(`<div class="temps">${esc(temps(live.temperatures))}</div>`);
   }
-  if (m.state === "error" && m.state_reason) parts.push(`<div class="reason">${esc(m.state_reason)}</div>`);
+  const reason = reasonOf(m);
+  if (reason) parts.push(`<div class="reason" data-for="${esc(m.state)}">${esc(reason)}</div>`);
   return `<article class="card machine" data-machine="${esc(m.id)}" data-state="${esc(m.state)}">${parts.join("")}</article>`;
 }
 
