@@ -48,10 +48,15 @@ def _show(value: Any) -> str:
 
 # Parameters whose value is itself a word to translate: `kind="laser"` reads "taglio laser" in Italian.
 _TRANSLATED_PARAMS = {"kind": "kind", "machine_kind": "kind"}
+# State names: a job's in `job.*` messages, a machine's in `machine.*` ("è in coda", not "è queued").
+_STATE_PARAMS = frozenset({"state", "current", "target"})
 
 
-def _translated(name: str, value: Any, lang: str) -> Any:
+def _translated(name: str, value: Any, lang: str, code: str = "") -> Any:
     prefix = _TRANSLATED_PARAMS.get(name)
+    if prefix is None and name in _STATE_PARAMS:
+        owner = code.partition(".")[0]
+        prefix = f"state.{owner}" if owner in ("job", "machine") else None
     if prefix is None or not isinstance(value, str):
         return value
     return (
@@ -71,5 +76,5 @@ def message(code: str, lang: str | None = DEFAULT_LANGUAGE, params: Mapping[str,
     template = catalog(chosen).get(code) or catalog(DEFAULT_LANGUAGE).get(code)
     if template is None:
         return code
-    shown = _Params({k: _show(_translated(k, v, chosen)) for k, v in (params or {}).items()})
+    shown = _Params({k: _show(_translated(k, v, chosen, code)) for k, v in (params or {}).items()})
     return template.format_map(shown)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from fabzone import crud, i18n
+from fabzone.api.auth import MAKER_SECRET_HEADER, check_maker
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
 
 router = APIRouter(tags=["pages"])
@@ -28,14 +29,21 @@ def catalog(lang: str, request_lang: LangDep) -> JSONResponse:
 def ticket_qr(job_ref: str, request: Request, hub: HubDep, session: SessionDep, lang: LangDep) -> Response:
     """An SVG QR code of `<base>/ticket/<code>` for the maker's phone; base is `[hub] public_url` or
     the address this request came to (the kiosk reaches the hub the way phones on the hall's network
-    do, unless the hub is behind a proxy: then set public_url)."""
+    do, unless the hub is behind a proxy: then set public_url).
+
+    With the job's `X-Maker-Secret` (the kiosk right after submitting) the code carries the secret in
+    the URL's fragment, `#k=<secret>`: the phone that scans it may cancel the job, the fragment never
+    reaches a server or its log, and the shared kiosk need not keep the secret."""
     job = crud.get_job(session, job_ref)
     if job is None:
         raise api_error(404, "job.not_found", lang, job=job_ref)
     base = (hub.settings.hub.public_url or str(request.base_url)).rstrip("/")
+    url, cache = f"{base}/ticket/{job.ticket}", "public, max-age=86400"
+    secret = request.headers.get(MAKER_SECRET_HEADER)
+    if secret:
+        check_maker(request, job, lang)
+        url, cache = f"{url}#k={secret}", "no-store"
     out = io.BytesIO()
     # Error correction M: still readable off a scuffed kiosk screen; border 2 keeps the quiet zone.
-    segno.make_qr(f"{base}/ticket/{job.ticket}", error="m").save(out, kind="svg", scale=8, border=2)
-    return Response(
-        out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
-    )
+    segno.make_qr(url, error="m").save(out, kind="svg", scale=8, border=2)
+    return Response(out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": cache})

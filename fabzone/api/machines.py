@@ -11,7 +11,7 @@ from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.auth import TechDep
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, coordinator_or_404
-from fabzone.states import MachineState
+from fabzone.states import MachineState, TransitionError
 from fabzone.views import machine_public
 
 router = APIRouter(prefix="/api/machines", tags=["machines"])
@@ -79,8 +79,12 @@ async def reconnect(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep)
 def reset_error(
     machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
 ) -> dict[str, Any]:
-    """A technician has dealt with an error: the machine waits for its bed to be cleared."""
+    """A technician has dealt with an error: the machine waits for its bed to be cleared. Only from
+    `error`: an offline machine stays offline until it answers (409 `machine.invalid_transition`)."""
     coordinator_or_404(hub, machine_id, lang)
+    current = crud.get_machine(session, machine_id)
+    if current is not None and current.state != MachineState.ERROR:
+        raise TransitionError("machine", current.state, MachineState.AWAITING_CLEAR)
     machine = crud.set_machine_state(session, machine_id, MachineState.AWAITING_CLEAR, reason=None)
     hub.bus.publish("machine", machine_public(machine))
     return machine_public(machine)

@@ -267,7 +267,7 @@ def approve_job(session: Session, job_id: str, *, by: str | None = None) -> Job:
 @unit_of_work
 def reject_job(session: Session, job_id: str, reason: str | None = None) -> Job:
     detail = {"reason": reason} if reason else None
-    fields = {"error": reason, "error_code": "job.rejected"}
+    fields = {"error": reason, "error_code": "job.declined"}
     return apply_transition(
         session, lock_job(session, job_id), JobState.REJECTED, detail=detail, fields=fields
     )

@@ -80,6 +80,24 @@ def test_ticket_qr_code(client: TestClient, tmp_path: Path) -> None:
     assert client.get("/api/jobs/NOSUCH/qr.svg").status_code == 404
 
 
+def test_ticket_qr_code_with_the_secret_lets_the_phone_cancel(client: TestClient) -> None:
+    job = submit(client)
+    ticket = job["ticket"]
+    resp = client.get(f"/api/jobs/{ticket}/qr.svg", headers={"X-Maker-Secret": job["secret"]})
+    assert resp.status_code == 200 and resp.headers["cache-control"] == "no-store"
+    # The secret rides in the fragment: the phone's browser keeps it and never sends it to a server.
+    assert resp.content == expected_svg(f"http://testserver/ticket/{ticket}#k={job['secret']}")
+    # Only the job's own secret: nobody gets a cancelling code for someone else's job.
+    assert client.get(f"/api/jobs/{ticket}/qr.svg", headers={"X-Maker-Secret": "guess"}).status_code == 403
+    other = submit(client, "other")
+    assert (
+        client.get(
+            f"/api/jobs/{other['ticket']}/qr.svg", headers={"X-Maker-Secret": job["secret"]}
+        ).status_code
+        == 403
+    )
+
+
 def test_ticket_qr_code_uses_public_url(tmp_path: Path) -> None:
     with make_client(tmp_path, public_url="https://fab.example.org/") as client:
         job = submit(client)

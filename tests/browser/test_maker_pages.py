@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from tests import gcode_samples
 from tests.browser.conftest import clear_beds, shot
-from tests.support import Hub
+from tests.support import ROOT, Hub
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -42,35 +43,47 @@ def test_kiosk_in_chinese_then_ticket_to_done(page: Any, hub: Hub, tmp_path: Pat
     page.set_input_files("#file", str(cube(tmp_path)))
     page.fill("#maker", "小明")
     page.fill("#name", "钥匙扣")
-    page.click("#submit")
+    with page.expect_response(lambda r: r.url.endswith("/api/jobs") and r.request.method == "POST") as sent:
+        page.click("#submit")
+    secret = sent.value.json()["secret"]
 
     code = page.locator("#ticket-code")
     expect()(code).to_have_text(re.compile(r"^[A-Z2-9]{6}$"))
     ticket = code.inner_text()
-    qr = page.locator("#qr")
-    expect()(qr).to_have_attribute("src", f"/api/jobs/{ticket}/qr.svg")
+    # The QR code is drawn, and it is the one that carries the secret (fetched with it, so a blob).
     page.wait_for_function(
         "document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0"
+        " && document.getElementById('qr').src.startsWith('blob:')"
     )
-    assert page.evaluate(f"localStorage.getItem('fabzone.secret.{ticket}')"), "the cancel secret is kept"
+    # The shared kiosk keeps no secret: the next visitor cannot cancel this job from here.
+    assert page.evaluate(f"localStorage.getItem('fabzone.secret.{ticket}')") is None
     assert hub.job(ticket)["language"] == "zh"
     shot(page, "kiosk-ticket-zh")
 
-    # The maker's phone: same device profile (so it holds the secret), a phone-sized viewport.
-    phone = page.context.new_page()
-    phone.set_viewport_size({"width": 390, "height": 800})
-    phone.goto(f"{hub.url}/ticket/{ticket}")
+    # The maker's phone: another device (its own storage, set to Chinese), opening what the QR encodes.
+    phone_context = page.context.browser.new_context(viewport={"width": 390, "height": 800}, locale="zh-CN")
+    phone = phone_context.new_page()
+    phone.goto(f"{hub.url}/ticket/{ticket}#k={secret}")
     expect()(phone.locator("#code")).to_have_text(ticket)
     expect()(phone.locator("#name")).to_have_text("钥匙扣")
-    expect()(phone.locator("#cancel")).to_be_visible()  # this device holds the secret
+    expect()(phone.locator("#cancel")).to_be_visible()  # the scanned code made this phone the owner
+    assert "#" not in phone.url  # the secret left the address bar (kept in the phone's storage)
+    # Someone else opening the plain ticket link sees the job but cannot cancel it.
+    stranger = phone_context.browser.new_context().new_page()
+    stranger.goto(f"{hub.url}/ticket/{ticket}")
+    expect()(stranger.locator("#name")).to_have_text("钥匙扣")
+    expect()(stranger.locator("#cancel")).to_be_hidden()
+    stranger.context.close()
     expect()(phone.locator("#view .bar")).to_be_visible()
     shot(phone, "ticket-progress-zh")
     done = phone.locator("#done")
     expect()(done).to_be_visible(timeout=60_000)
     expect()(done).to_contain_text("做好了")
-    expect()(done).to_contain_text(hub.job(ticket)["machine_id"] and "MK3S")
+    machine = hub.machines()[hub.job(ticket)["machine_id"]]
+    expect()(done).to_contain_text(machine["name"])
     expect()(phone.locator("#cancel")).to_be_hidden()
     shot(phone, "ticket-done-zh")
+    phone_context.close()
 
 
 def test_too_large_for_every_printer_in_italian(page: Any, hub: Hub, tmp_path: Path) -> None:
@@ -132,7 +145,23 @@ def test_wall_shows_progress_then_completed(page: Any, hub: Hub, tmp_path: Path)
         f"[...document.querySelectorAll('.machine .bar')].some(b => +b.dataset.progress > {first + 0.05})"
     )
     expect()(card.locator(".nums")).to_contain_text("%")
+    # What a visitor reads from five metres: the state in words (and its colour by data-state), the
+    # maker, the time left, the temperatures.
+    words = json.loads((ROOT / "web" / "i18n" / "en.json").read_text(encoding="utf-8"))
+    expect()(card.locator(".state-chip")).to_have_text(words["state.machine.running"])
+    expect()(card).to_have_attribute("data-state", "running")
+    expect()(card.locator(".maker")).to_have_text(words["wall.by"].replace("{maker}", "Luca"))
+    expect()(card.locator(".nums")).to_contain_text(words["wall.time_left"].replace("{time}", ""))
+    expect()(card.locator(".temps")).to_contain_text(re.compile(r"\d+/\d+ °C"))
+    # A second cube for the only MK3S waits: the queue shows it first, with its ticket.
+    waiting = hub.submit(cube(tmp_path, layers=5), name="Secondo", maker="Sara").json()
+    first_in_queue = page.locator("#queue li").first
+    expect()(first_in_queue).to_have_attribute("data-ticket", waiting["ticket"])
+    expect()(first_in_queue.locator(".pos")).to_have_text("1")
+    expect()(first_in_queue).to_contain_text("Secondo")
     shot(page, "wall-progress-en")
+    assert hub.http.post(f"/api/jobs/{waiting['id']}/cancel").status_code == 200
+    expect()(page.locator(f"#queue li[data-ticket='{waiting['ticket']}']")).to_have_count(0)
     done = page.locator(f"#done li[data-ticket='{job['ticket']}']")
     expect()(done).to_be_visible(timeout=60_000)
     expect()(done).to_contain_text("Torre")
@@ -140,3 +169,18 @@ def test_wall_shows_progress_then_completed(page: Any, hub: Hub, tmp_path: Path)
     page.click("button[data-lang=zh]")
     expect()(page.locator("#done").locator("xpath=preceding-sibling::h2[1]")).to_have_text("最近一小时完成")
     shot(page, "wall-done-zh")
+
+
+def test_ticket_shows_why_a_technician_declined_the_job(page: Any, hub: Hub) -> None:
+    laser_file = ROOT / "tests" / "data" / "gcode" / "lasergrbl_raster.gcode"
+    job = hub.submit(laser_file, kind="laser", name="targa", language="it").json()
+    assert job["state"] == "pending_approval", job
+    resp = hub.http.post(f"/api/jobs/{job['id']}/reject", json={"reason": "solo compensato, niente acrilico"})
+    assert resp.status_code == 200, resp.text
+    page.goto(f"{hub.url}/ticket/{job['ticket']}")
+    page.click("button[data-lang=it]")
+    view = page.locator("#view")
+    expect()(view).to_contain_text("Un tecnico ha rifiutato questo lavoro.")
+    # The technician's own words, as typed: what the maker needs to fix the file.
+    expect()(page.locator("#reason")).to_have_text("Motivo: solo compensato, niente acrilico")
+    shot(page, "ticket-declined-it")

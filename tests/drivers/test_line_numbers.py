@@ -26,7 +26,9 @@ def rig_factory() -> Iterator[Callable[..., Rig]]:
 
 
 def ended(rec: Recorder, job_id: str) -> JobEnded:
-    found = rec.wait(lambda evs: next((e for e in evs if isinstance(e, JobEnded) and e.job_id == job_id), None))
+    found = rec.wait(
+        lambda evs: next((e for e in evs if isinstance(e, JobEnded) and e.job_id == job_id), None)
+    )
     assert isinstance(found, JobEnded)
     return found
 

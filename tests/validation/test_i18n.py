@@ -70,8 +70,13 @@ def test_every_emitted_code_is_in_the_catalogs() -> None:
 
 def test_every_api_error_code_is_in_the_catalogs() -> None:
     # api_error(status, "code", ...) and UploadError("code", ...): the pages translate these codes.
-    found = code_literals(API, r"(job|machine|upload|auth)\.[a-z_]+")
-    assert {"job.rejected", "upload.too_large", "machine.offline"} <= found
+    # And the codes stored with a job (crud/): the ticket page shows them to the maker.
+    found = code_literals(API, r"(job|machine|upload|auth)\.[a-z_]+") | code_literals(
+        API.parent / "crud", r"job\.[a-z_]+"
+    )
+    # job_finished stores f"job.{outcome}" for these two.
+    found |= {"job.failed", "job.interrupted"}
+    assert {"job.rejected", "job.declined", "upload.too_large", "machine.offline"} <= found
     for lang in i18n.LANGUAGES:
         assert found <= set(i18n.catalog(lang)), (lang, found - set(i18n.catalog(lang)))
 

@@ -68,7 +68,13 @@ export function apiText(item) {
   if (!item) return "";
   const template = item.code && apiCatalog[item.code];
   // A validation reason carries its line beside the params; templates name it as {line}.
-  const params = item.line != null ? { line: item.line, ...item.params } : item.params || {};
+  const params = item.line != null ? { line: item.line, ...item.params } : { ...item.params };
+  // State names in job.* / machine.* messages read as words of this language (as fabzone/i18n.py).
+  const owner = (item.code || "").split(".")[0];
+  for (const name of ["state", "current", "target"]) {
+    const word = (owner === "job" || owner === "machine") && apiCatalog[`state.${owner}.${params[name]}`];
+    if (word) params[name] = word;
+  }
   return template ? fill(template, params) : item.message || item.code || "";
 }
 

@@ -42,10 +42,29 @@ function show(which) {
   for (const id of ["form", "ticket", "problem"]) $(id).classList.toggle("hidden", id !== which);
 }
 
+async function qrWithSecret(job) {
+  // The code carries the cancel secret to the maker's phone (#k=…); the kiosk keeps none of it.
+  const res = await fetch(`/api/jobs/${encodeURIComponent(job.ticket)}/qr.svg`, {
+    headers: { "X-Maker-Secret": job.secret },
+  });
+  if (!res.ok) throw new Error(`QR: ${res.status}`);
+  return URL.createObjectURL(await res.blob());
+}
+
 function drawTicket(job) {
   const url = `${location.origin}/ticket/${job.ticket}`;
   $("ticket-code").textContent = job.ticket;
-  $("qr").src = `/api/jobs/${encodeURIComponent(job.ticket)}/qr.svg`;
+  const plain = `/api/jobs/${encodeURIComponent(job.ticket)}/qr.svg`;
+  if (job.secret) {
+    qrWithSecret(job).then(
+      (src) => {
+        if ($("ticket-code").textContent === job.ticket) $("qr").src = src;
+      },
+      () => ($("qr").src = plain),
+    );
+  } else {
+    $("qr").src = plain;
+  }
   $("ticket-link").href = url;
   $("ticket-link").textContent = url;
   show("ticket");
@@ -129,8 +148,8 @@ async function submit(ev) {
   $("busy").classList.remove("hidden");
   try {
     const job = await api("/api/jobs", { method: "POST", form });
-    // Only this device may cancel the job: it keeps the secret the hub gave once.
-    if (job.secret) localStorage.setItem(`fabzone.secret.${job.ticket}`, job.secret);
+    // The secret goes into the QR code for the maker's phone only: a shared kiosk must not keep it,
+    // or the next visitor could cancel every earlier job.
     lastOutcome = { kind: "ticket", value: job };
   } catch (err) {
     const rejected = err instanceof ApiError && err.status === 422 && err.detail?.code === "job.rejected";

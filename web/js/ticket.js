@@ -7,6 +7,13 @@ import { jobByTicket, start, state, subscribe } from "./store.js";
 const $ = (id) => document.getElementById(id);
 const code = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "").toUpperCase();
 const secretKey = `fabzone.secret.${code}`;
+// Scanned from the kiosk's QR code: `#k=<secret>` makes this phone the one that may cancel the job.
+// Kept on the phone, then dropped from the address bar so a shared screenshot or link does not carry it.
+const fromQr = location.hash.match(/^#k=([A-Za-z0-9_-]+)$/);
+if (fromQr) {
+  localStorage.setItem(secretKey, fromQr[1]);
+  history.replaceState(null, "", location.pathname);
+}
 const CANCELLABLE = new Set(["pending_approval", "queued", "starting", "running", "paused"]);
 let confirming = false;
 
@@ -43,8 +50,15 @@ function body(job) {
     case "cancelled":
       parts.push(`<p>${esc(t("ticket.cancelled"))}</p>`);
       break;
-    default: // failed, rejected
+    case "rejected": // by a technician: their words are the reason
+      parts.push(`<p class="alert">${esc(apiText({ code: job.error_code || "job.declined" }))}</p>`);
+      break;
+    default: // failed
       parts.push(`<p class="alert">${esc(t("ticket.failed", { reason: apiText({ code: job.error_code, message: job.error }) || "—" }))}</p>`);
+  }
+  // What a person typed or the firmware said, as written: a technician reads it out if need be.
+  if (job.error && ["rejected", "failed", "interrupted"].includes(job.state)) {
+    parts.push(`<p class="job-reason" id="reason">${esc(t("ticket.reason", { text: job.error }))}</p>`);
   }
   return parts.join("");
 }
