@@ -156,3 +156,9 @@ class Driver(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the link; idempotent. A job still running ends as `interrupted`."""
+
+    def reset_after_error(self) -> None:
+        """A technician dealt with an error or an emergency stop: what the device itself needs to take
+        jobs again. Nothing by default: a halted Marlin is reset by reconnecting (DTR), and a GRBL alarm
+        is lifted only by its own explicit unlock (`$X`), a safety decision of its own."""
+        return None

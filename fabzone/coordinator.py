@@ -349,6 +349,16 @@ class MachineCoordinator:
             machine = await self._db(crud.set_machine_state, self.machine_id, MachineState.AWAITING_CLEAR)
         self._publish_machine(machine)
 
+    async def reset(self) -> None:
+        """A technician dealt with an error: the device is told (an MQTT device's `reset`), then the
+        machine waits for its bed to be looked at."""
+        if self.driver is not None:
+            await asyncio.to_thread(self.driver.reset_after_error)
+        machine = await self._db(crud.get_machine, self.machine_id)
+        if machine is not None and machine.state == MachineState.ERROR:
+            machine = await self._db(crud.set_machine_state, self.machine_id, MachineState.AWAITING_CLEAR)
+        self._publish_machine(machine)
+
     def _require_job(self) -> str:
         if self.job_id is None:
             raise DriverError(f"machine {self.machine_id} has no job")

@@ -58,3 +58,20 @@ def test_the_mounted_fleet_file_loads(monkeypatch: pytest.MonkeyPatch, tmp_path:
     settings = load_settings(ROOT / "deploy" / "fabzone.toml")
     mqtt = [m for m in settings.machines if m.driver == "mqtt"]
     assert mqtt[0].connection == "mqtt://mosquitto:1883/hall/mqtt-printer-1"
+
+
+def test_the_fleet_health_check_checks_the_fleet_it_runs() -> None:
+    """Not a process that merely exists: `python -m drivers.sim.mqtt` with the fleet's own arguments
+    checks that every machine it runs is online on the broker and reporting (tests/mqtt/test_fleet_health.py
+    runs it against a real broker)."""
+    fleet = COMPOSE["services"]["fleet"]
+    command, test = fleet["command"], fleet["healthcheck"]["test"]
+    assert command[:4] == ["python", "-m", "drivers.sim", "mqtt"]
+    assert test == ["CMD", "python", "-m", "drivers.sim.mqtt", *command[4:]]
+
+
+def test_octoprint_is_the_version_the_tests_run() -> None:
+    install = (ROOT / "tests" / "octoprint" / "install.sh").read_text()
+    version = re.search(r"^VERSION=([0-9.]+)$", install, re.MULTILINE)
+    assert version, "tests/octoprint/install.sh names its OctoPrint VERSION"
+    assert COMPOSE["services"]["octoprint"]["image"] == f"octoprint/octoprint:{version.group(1)}"

@@ -14,7 +14,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 VERSION = 1
 ROOT = "fabzone/v1"
 QOS = 1
-# Commands older than this are refused by the device (docs/mqtt.md, Commands 2).
+# The life of a command the hub does not wait for (estop); a waited-for one expires when the hub's
+# wait for its answer ends (docs/mqtt.md, Commands 2).
 COMMAND_TTL_S = 30.0
 TOPICS = ("availability", "status", "events", "cmd", "cmd/result")
 

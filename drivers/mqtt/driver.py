@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +42,36 @@ _STATES = {
     "error": DriverState.ERROR,
 }
 _OUTCOMES = {"completed", "failed", "cancelled", "interrupted"}
+# An answer published just before a command's `expires_at` still has to cross the broker: the hub waits
+# this much longer than the command lives before it calls the command unanswered.
+_ANSWER_SLACK_S = 1.0
+
+
+def _is_snapshot(data: dict[str, Any]) -> bool:
+    """A status is always the complete snapshot (docs/mqtt.md) with the schema's required keys; anything
+    less (a device's "partial update", a truncated payload) would leave the hub guessing."""
+    ts, boot = data.get("ts"), data.get("boot")
+    return (
+        isinstance(ts, int | float)
+        and not isinstance(ts, bool)
+        and isinstance(boot, int)
+        and not isinstance(boot, bool)
+        and data.get("kind") in ("printer", "laser")
+        and isinstance(data.get("state"), str)
+    )
+
+
+@dataclass
+class _Pending:
+    """A command waiting for its `cmd/result`."""
+
+    command: str
+    job_id: str | None
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: dict[str, Any] | None = None
+    # Why the hub stopped waiting without an answer: the job ended, the device restarted (it forgot
+    # the command and must not get it again), or the driver closed.
+    aborted: str | None = None
 
 
 class CommandFailed(NotReady):
@@ -91,8 +122,14 @@ class MqttDriver(Driver):
         self._boot = -1  # highest boot counter seen (docs/mqtt.md: a lower one's will is stale)
         self._snapshot: dict[str, Any] = {}
         self._job: str | None = None  # the job this driver started and has not seen end
+        # The job whose `start` the device has not yet answered `ok`. If it ends meanwhile (the device
+        # went offline or rebooted mid-download), start_job fails with that end instead of a JobEnded
+        # event: the caller ends the job it could not start, and it must be ended only once.
+        self._unconfirmed: str | None = None
         self._ended: set[str] = set()
-        self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._waiting: dict[str, _Pending] = {}
+        self._status_seen = threading.Condition()
+        self._warned_snapshot = False
         self._grace_timer: threading.Timer | None = None
         self._closed = False
         self._up = False  # ConnectionChanged(True) was reported
@@ -125,6 +162,7 @@ class MqttDriver(Driver):
             if self._closed:
                 return
             self._closed = True
+        self._abort_pending("the driver was closed")
         self._cancel_grace()
         if self._client is not None:
             self._client.disconnect()
@@ -199,24 +237,38 @@ class MqttDriver(Driver):
             self._device_online.set()
         else:
             self._device_lost("device offline (last will)" if data.get("state") == "offline" else "unknown")
+        if rebooted:
+            # A restarted device forgot the commands it saw (and any download it was doing): a
+            # command sent again now would run a second time, or run for a job that has ended.
+            self._abort_pending("the device restarted")
 
     def _device_lost(self, reason: str, *, end_job: bool = True) -> None:
         self._device_online.clear()
         if self._closed:
             return
-        if end_job and self._job is not None:
-            self._job_ended(self._job, "interrupted", reason)
+        if end_job:
+            if self._job is not None:
+                self._job_ended(self._job, "interrupted", reason)
+            # Its connection died: whatever it was doing for us, the hub has stopped waiting for it.
+            self._abort_pending(f"the device went offline ({reason})")
         self._set_status(state=DriverState.DISCONNECTED, message=reason)
         if self._up:
             self._up = False
             self._emit(ConnectionChanged(False, reason))
 
     def _on_status(self, data: dict[str, Any]) -> None:
-        if int(data.get("boot", 0)) < self._boot:
+        if not _is_snapshot(data):
+            # Once per driver: a device that keeps sending them would otherwise fill the log at 2 Hz.
+            level = logging.DEBUG if self._warned_snapshot else logging.WARNING
+            self._warned_snapshot = True
+            log.log(
+                level, "%s: ignored a status that is not a complete snapshot: %s", self.prefix, sorted(data)
+            )
             return
-        # Status merge (docs/mqtt.md): a full snapshot replaces, a partial one updates key by key.
-        self._snapshot = {**self._snapshot, **data} if data.get("partial") else data
-        snap = self._snapshot
+        if data["boot"] < self._boot:
+            return
+        # Every status replaces the last one whole (docs/mqtt.md: there are no partial updates).
+        self._snapshot = snap = data
         job = snap.get("job") or {}
         temps = {
             _HEATER_KEYS.get(name, name): Temperature(float(t.get("actual", 0)), float(t.get("target", 0)))
@@ -239,6 +291,8 @@ class MqttDriver(Driver):
             },
         )
         self._have_status.set()
+        with self._status_seen:
+            self._status_seen.notify_all()
         last = snap.get("last_job") or {}
         if self._job is not None and last.get("id") == self._job and last.get("outcome") in _OUTCOMES:
             self._job_ended(self._job, last["outcome"], last.get("reason"), int(job.get("lines_done") or 0))
@@ -251,10 +305,29 @@ class MqttDriver(Driver):
 
     def _on_result(self, data: dict[str, Any]) -> None:
         with self._lock:
-            waiting = self._waiting.get(str(data.get("id")))
-        if waiting is not None:
-            waiting[1].append(data)
-            waiting[0].set()
+            pending = self._waiting.get(str(data.get("id")))
+            if pending is None or pending.answer is not None:
+                return  # not ours, or a duplicate of an answer we have
+            pending.answer = data
+            if pending.command == "start" and data.get("ok") and self._unconfirmed == pending.job_id:
+                # Confirmed here, on paho's thread, before any later message: a job_ended that follows
+                # at once (a tiny job) is then reported as the job's end, not as a failed start.
+                self._unconfirmed = None
+        pending.done.set()
+
+    def _abort_pending(self, reason: str, job_id: str | None = None, *, keep: str | None = None) -> None:
+        """Stop waiting for (and re-sending) the commands for `job_id`, or all of them; not `keep`."""
+        with self._lock:
+            pending = [
+                p
+                for p in self._waiting.values()
+                if (job_id is None or p.job_id == job_id) and p.command != keep
+            ]
+            for p in pending:
+                if p.answer is None and p.aborted is None:
+                    p.aborted = reason
+        for p in pending:
+            p.done.set()
 
     def _job_ended(
         self, job_id: str, outcome: JobOutcome, reason: str | None, lines: int | None = None
@@ -265,6 +338,12 @@ class MqttDriver(Driver):
             self._ended.add(job_id)
             if self._job == job_id:
                 self._job = None
+            unconfirmed = self._unconfirmed == job_id
+        # Its commands are moot, and a `start` still waiting fails with this end (see _unconfirmed). Not
+        # a `cancel`: the end is what it asked for, and its answer follows.
+        self._abort_pending(f"job {job_id} ended ({outcome}: {reason})", job_id, keep="cancel")
+        if unconfirmed:
+            return
         done = lines if lines is not None else self.status.lines_acked
         self._emit(JobEnded(job_id, outcome, done, reason))
 
@@ -274,20 +353,25 @@ class MqttDriver(Driver):
         self, command: str, job_id: str | None, args: dict[str, Any] | None = None, *, wait: float | None
     ) -> dict[str, Any] | None:
         client = self._client
-        if client is None or self._closed:
+        if client is None:
             raise NotReady("not connected")
         cmd_id = uuid.uuid4().hex
+        # A waited-for command lives exactly as long as the hub waits for it: a copy that reaches the
+        # device later is refused as expired, so what the hub reported as unanswered never runs.
+        expires_at = time.time() + (contract.COMMAND_TTL_S if wait is None else wait)
         payload = {
             "id": cmd_id,
-            "expires_at": round(time.time() + contract.COMMAND_TTL_S, 3),
+            "expires_at": round(expires_at, 3),
             "job_id": job_id,
             "command": command,
             "args": args or {},
         }
-        done = threading.Event()
-        answers: list[dict[str, Any]] = []
+        pending = _Pending(command, job_id)
         with self._lock:
-            self._waiting[cmd_id] = (done, answers)
+            # Under the lock close() takes: a command is either refused here or aborted by close().
+            if self._closed:
+                raise NotReady("not connected")
+            self._waiting[cmd_id] = pending
         try:
             # QoS 1, never retained: paho keeps it across a broker outage and resends it (with DUP)
             # after reconnecting; the device drops the repeat by its id.
@@ -296,17 +380,21 @@ class MqttDriver(Driver):
             self.commands_sent += 1
             if wait is None:
                 return None
-            deadline = time.monotonic() + wait
+            deadline = time.monotonic() + wait + _ANSWER_SLACK_S
             # Devices hold clean sessions: a command published while the device was reconnecting
             # reaches nobody. Sent again, same id, until answered: the device runs it once at most.
-            while not done.wait(min(self.resend_s, max(0.0, deadline - time.monotonic()))):
+            # Not after it expired (the device would refuse it), nor once it was aborted.
+            while not pending.done.wait(min(self.resend_s, max(0.0, deadline - time.monotonic()))):
                 if time.monotonic() >= deadline:
                     raise DriverError(f"{command}: no answer from {self.prefix} within {wait:.0f} s")
-                client.publish(f"{self.prefix}/cmd", raw, qos=contract.QOS, retain=False)
-            answer = answers[0]
+                if time.time() < expires_at:
+                    client.publish(f"{self.prefix}/cmd", raw, qos=contract.QOS, retain=False)
         finally:
             with self._lock:
                 self._waiting.pop(cmd_id, None)
+        answer = pending.answer
+        if answer is None:
+            raise NotReady(f"{command}: {pending.aborted}")
         if not answer.get("ok"):
             raise CommandFailed(
                 f"{command} refused by the device: {answer.get('code')}: {answer.get('message')}"
@@ -330,10 +418,13 @@ class MqttDriver(Driver):
         }
         with self._lock:
             self._job = job_id
+            self._unconfirmed = job_id
+            self._ended.discard(job_id)
         try:
             self._command("start", job_id, args, wait=self.start_timeout_s)
         except DriverError:
             with self._lock:
+                self._unconfirmed = None
                 if self._job == job_id:
                     self._job = None
             raise
@@ -373,3 +464,21 @@ class MqttDriver(Driver):
     def emergency_stop(self) -> None:
         # Never waits: the caller must get control back at once (the device answers all the same).
         self._command("estop", None, wait=None)
+
+    def reset_after_error(self) -> None:
+        self.unlock()
+
+    def unlock(self) -> None:
+        """A technician dealt with an emergency stop or an error (the hub's unlock): the contract's
+        `reset` takes the device from `error` back to `idle`. Returns once the device's own status
+        says so, so the hub never gives a job to a machine whose last word is still `error`."""
+        if self._job is not None:
+            raise NotReady("a job is on the machine: cancel it, a reset does not")
+        self._command("reset", None, wait=self.ack_timeout_s)
+        deadline = time.monotonic() + self.ack_timeout_s
+        with self._status_seen:
+            while self.status.state == DriverState.ERROR:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DriverError(f"reset: the device still reports an error: {self.status.message}")
+                self._status_seen.wait(left)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
+import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -15,13 +18,53 @@ import paho.mqtt.client as mqtt
 from drivers.mqtt import contract
 
 FIRMWARE = "fabzone-sim-mqtt 1.0"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def invalid(cmd: dict[str, Any]) -> str | None:
+    """What makes a command malformed (the schema's `command`), in words for the `invalid` answer; None
+    when it is well formed. Checked before anything is read from it, so no field can raise later."""
+    for key in ("ts", "expires_at"):
+        if not _number(cmd.get(key)):
+            return f"{key} must be a number (Unix seconds)"
+    if not isinstance(cmd.get("command"), str):
+        return "command must be a string"
+    if "job_id" not in cmd:
+        return "job_id is required (null when the command is for no job)"
+    job_id = cmd["job_id"]
+    if job_id is not None and not (isinstance(job_id, str) and job_id):
+        return "job_id must be a non-empty string or null"
+    args = cmd.get("args", {})
+    if not isinstance(args, dict):
+        return "args must be an object"
+    if cmd["command"] == "start":
+        if job_id is None:
+            return "job_id: a start names the job it starts"
+        url = args.get("url")
+        if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            return "args.url must be an http(s) URL"
+        sha = args.get("sha256")
+        if not (isinstance(sha, str) and _SHA256.match(sha)):
+            return "args.sha256 must be 64 lowercase hex digits"
+        for key in ("size", "lines_total"):
+            value = args.get(key)
+            if value is not None and not (
+                isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            ):
+                return f"args.{key} must be a whole number, 0 or more"
+    return None
 
 
 class MqttDevice:
     """One machine on the broker. Runs on paho's loop thread (commands) and one ticker thread
-    (simulated time). Faults: `vanish()` (connection dropped, the broker sends the will),
-    `reboot()` (vanish, then come back with a higher boot and no job), `bad_hash` (corrupt every
-    download, so it is refused)."""
+    (simulated time); a `start` downloads on a thread of its own. Faults: `vanish()` (connection
+    dropped, the broker sends the will), `reboot()` (vanish, then come back with a higher boot, no
+    job, no memory of commands and no download in progress), `bad_hash` (corrupt every download, so
+    it is refused)."""
 
     def __init__(
         self,
@@ -50,6 +93,10 @@ class MqttDevice:
         self.message: str | None = None
         self.executed: list[tuple[str, str]] = []  # (command id, command) actually run
         self._seen: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        # Bumped by a power cut: a download thread of an older generation belongs to a device that no
+        # longer exists (its RAM is gone), so it drops what it fetched and answers nothing.
+        self._generation = 0
+        self._booted_at = 0.0  # by this device's clock: commands issued earlier are from before it started
         self._lock = threading.RLock()
         self._client: mqtt.Client | None = None
         self._stop = threading.Event()
@@ -68,6 +115,7 @@ class MqttDevice:
         # A new boot counter per start (paho's own reconnects keep it, and the job): the start time in
         # ms only ever grows (docs/mqtt.md).
         self.boot = max(self.boot + 1, int(time.time() * 1000))
+        self._booted_at = time.time()
         # Devices use clean sessions: a stale command queued while away is never delivered.
         client = contract.make_client(self.url, f"fabzone-dev-{self.site}-{self.machine}", persistent=False)
         client.will_set(
@@ -104,6 +152,8 @@ class MqttDevice:
 
     def vanish(self) -> None:
         """Power cut: the TCP connection just closes, no DISCONNECT, so the broker sends the will."""
+        with self._lock:
+            self._generation += 1
         self._stop.set()
         client = self._client
         self._client = None
@@ -117,7 +167,9 @@ class MqttDevice:
         self.connected.clear()
 
     def reboot(self) -> None:
-        """Vanish mid-job and come back: the job is lost, the boot counter is higher."""
+        """Vanish mid-job and come back: the job is lost, the boot counter is higher. The ids of the
+        commands it saw were in RAM and are gone too: a command issued before this boot is refused by its
+        `ts` instead (docs/mqtt.md, Commands 2)."""
         self.vanish()
         with self._lock:
             self.job, self.state, self.message = None, "idle", None
@@ -166,8 +218,8 @@ class MqttDevice:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         cmd = contract.loads(msg.payload)
-        if cmd is None or not isinstance(cmd.get("id"), str):
-            return
+        if cmd is None or not isinstance(cmd.get("id"), str) or not cmd["id"]:
+            return  # nothing to answer: a result names the id of its command
         with self._lock:
             if cmd["id"] in self._seen:  # at-least-once delivery: answer again, never run again
                 first = self._seen[cmd["id"]]
@@ -177,27 +229,44 @@ class MqttDevice:
             self._seen[cmd["id"]] = None
             while len(self._seen) > 256:
                 self._seen.popitem(last=False)
-        if float(cmd.get("expires_at", 0)) < time.time():
+            generation = self._generation
+        problem = invalid(cmd)
+        if problem is not None:
+            self._finish(cmd, False, "invalid", problem)
+            return
+        # `ts` is rounded to the millisecond by the sender: a millisecond of slack.
+        if cmd["ts"] < self._booted_at - 0.001:
+            self._finish(cmd, False, "expired", "sent before this device started; it may have run it then")
+            return
+        if cmd["expires_at"] < time.time():
             self._finish(cmd, False, "expired", "the command expired before it arrived")
             return
-        name = cmd.get("command")
+        name = cmd["command"]
         if name == "start":
             # Downloading takes a while: off paho's loop thread, which must keep the link alive.
-            threading.Thread(target=self._start, args=(cmd,), daemon=True).start()
+            threading.Thread(target=self._start, args=(cmd, generation), daemon=True).start()
             return
-        handler = {"pause": self._pause, "resume": self._resume, "cancel": self._cancel, "estop": self._estop}
+        handler = {
+            "pause": self._pause,
+            "resume": self._resume,
+            "cancel": self._cancel,
+            "estop": self._estop,
+            "reset": self._reset,
+        }
         if name not in handler:
-            self._finish(cmd, False, "unknown_command", str(name))
+            self._finish(cmd, False, "unknown_command", name)
             return
         with self._lock:
-            if name != "estop" and (self.job is None or cmd.get("job_id") != self.job["id"]):
-                self._finish(cmd, False, "wrong_job", f"not running job {cmd.get('job_id')}")
+            if name not in ("estop", "reset") and (self.job is None or cmd["job_id"] != self.job["id"]):
+                self._finish(cmd, False, "wrong_job", f"not running job {cmd['job_id']}")
                 return
             code = handler[name]()
             if code == "ok":
                 self.executed.append((cmd["id"], name))
+            # The status the command made goes out before its answer, so the hub knows the new state
+            # when the command returns (the hub's unlock waits for `idle`).
+            self.publish_status()
             self._finish(cmd, code == "ok", code, None)
-        self.publish_status()
 
     def _finish(self, cmd: dict[str, Any], ok: bool, code: str, message: str | None) -> None:
         answer = {"id": cmd["id"], "ok": ok, "code": code, "message": message}
@@ -210,44 +279,76 @@ class MqttDevice:
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _start(self, cmd: dict[str, Any]) -> None:
+    def _start(self, cmd: dict[str, Any], generation: int) -> None:
         args = cmd.get("args") or {}
-        job_id = cmd.get("job_id")
+        job_id = cmd["job_id"]
         with self._lock:
-            if self.state != "idle" or not job_id:
+            if generation != self._generation:
+                return
+            if self.state != "idle":
                 self._finish(cmd, False, "busy", f"machine is {self.state}")
                 return
-            self.state = "downloading"
-            self.job = {"id": job_id, "lines_done": 0, "lines_total": args.get("lines_total")}
-        self.publish_status()
+            job = {"id": job_id, "lines_done": 0, "lines_total": args.get("lines_total")}
+            self.state, self.job = "downloading", job
+            self.publish_status()
         try:
-            with urllib.request.urlopen(str(args.get("url")), timeout=15) as response:
-                data = response.read()
+            data = self._download(str(args["url"]), generation)
         except (OSError, ValueError) as exc:
-            self._refuse(cmd, job_id, "download_failed", f"download failed: {exc}")
+            self._refuse(cmd, job, generation, "download_failed", f"download failed: {exc}")
             return
+        if data is None:
+            return  # the device restarted meanwhile: the download went with its RAM, nobody to answer
         if self.bad_hash:
             data = data + b"\n; corrupted on the way\n"
-        if hashlib.sha256(data).hexdigest() != args.get("sha256"):
-            self._refuse(cmd, job_id, "bad_hash", "the file's sha256 does not match; not printed")
+        if hashlib.sha256(data).hexdigest() != args["sha256"]:
+            self._refuse(cmd, job, generation, "bad_hash", "the file's sha256 does not match; not printed")
+            return
+        if time.time() > cmd["expires_at"]:
+            # The hub stops waiting for the answer when the command expires; a job started now would
+            # be one the hub has already called a failed start.
+            self._refuse(cmd, job, generation, "expired", "the download outlasted the command; not printed")
             return
         lines = sum(1 for line in data.splitlines() if line.split(b";")[0].strip())
         with self._lock:
+            if generation != self._generation:
+                return
+            if self.job is not job or self.state != "downloading":
+                # Stopped while downloading (emergency stop, cancel): that command's answer and event
+                # told the hub; this start is not carried out.
+                self._finish(cmd, False, "bad_state", f"stopped while downloading; machine is {self.state}")
+                return
             self.job = {"id": job_id, "lines_done": 0, "lines_total": lines}
             self.state = "running"
             self.executed.append((cmd["id"], "start"))
             if "hotend" in self._temps:
                 self._temps["hotend"][1], self._temps["bed"][1] = 215.0, 60.0
-        self._finish(cmd, True, "ok", None)
-        self._event("job_started", job_id=job_id)
-        self.publish_status()
+            # All under the lock, so the ticker cannot end a tiny job before the start is answered: the
+            # hub takes a job_ended before the answer as a start that never happened.
+            self.publish_status()
+            self._event("job_started", job_id=job_id)
+            self._finish(cmd, True, "ok", None)
 
-    def _refuse(self, cmd: dict[str, Any], job_id: str, code: str, reason: str) -> None:
+    def _download(self, url: str, generation: int) -> bytes | None:
+        """The file, or None when the device restarted while fetching it (checked at every chunk)."""
+        chunks: list[bytes] = []
+        with urllib.request.urlopen(url, timeout=15) as response:
+            while chunk := response.read(1 << 16):
+                if generation != self._generation:
+                    return None
+                chunks.append(chunk)
+        return None if generation != self._generation else b"".join(chunks)
+
+    def _refuse(
+        self, cmd: dict[str, Any], job: dict[str, Any], generation: int, code: str, reason: str
+    ) -> None:
         with self._lock:
-            self.state, self.job = "idle", None
-        self._finish(cmd, False, code, reason)
-        self._event("download_failed", job_id=job_id, reason=reason)
-        self.publish_status()
+            if generation != self._generation:
+                return
+            if self.job is job:  # not if an emergency stop took the machine meanwhile
+                self.state, self.job = "idle", None
+            self.publish_status()
+            self._event("download_failed", job_id=job["id"], reason=reason)
+            self._finish(cmd, False, code, reason)
 
     def _pause(self) -> str:
         if self.state != "running":
@@ -270,8 +371,15 @@ class MqttDevice:
     def _estop(self) -> str:
         if self.job is not None:
             self._end("cancelled", "emergency stop")
-        self.state, self.message = "error", "emergency stop: power-cycle and reset"
+        self.state, self.message = "error", "emergency stop: a technician must reset the machine"
         self._event("error", reason=self.message)
+        return "ok"
+
+    def _reset(self) -> str:
+        """A technician dealt with the error: back to idle. Never throws a job away (that is cancel)."""
+        if self.job is not None:
+            return "bad_state"
+        self.state, self.message = "idle", None
         return "ok"
 
     def _end(self, outcome: str, reason: str | None) -> None:
@@ -343,14 +451,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-report-s", type=float, default=5.0, help="status interval when idle")
 
 
-def from_arguments(args: argparse.Namespace) -> MqttFleet:
+def machine_ids(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(kind, machine id) of every device a fleet with these arguments runs."""
     plan = [("printer", i) for i in range(args.printers)] + [("laser", i) for i in range(args.lasers)]
+    return [(kind, f"{args.prefix}{kind}-{i + 1}") for kind, i in plan]
+
+
+def from_arguments(args: argparse.Namespace) -> MqttFleet:
     return MqttFleet(
         [
             MqttDevice(
                 args.broker,
                 args.site,
-                f"{args.prefix}{kind}-{i + 1}",
+                machine,
                 kind,
                 lines_per_s=args.lines_per_s,
                 speed=args.speed,
@@ -358,6 +471,93 @@ def from_arguments(args: argparse.Namespace) -> MqttFleet:
                 bad_hash=args.bad_hash,
                 idle_report_s=args.idle_report_s,
             )
-            for kind, i in plan
+            for kind, machine in machine_ids(args)
         ]
     )
+
+
+def fleet_health(
+    broker: str, site: str, machines: list[str], *, max_age_s: float, timeout: float = 3.0
+) -> list[str]:
+    """What is wrong with a fleet, by the broker's retained messages ([] when nothing is): every machine
+    says `online`, and its retained status is younger than `max_age_s`. The status is published by
+    each device's ticker thread, so a fresh one means the simulator works, not merely that its process
+    or its TCP connection is still there."""
+    url = contract.BrokerUrl.parse(broker)
+    wanted = {
+        f"{contract.prefix(site, machine)}/{topic}": (machine, topic)
+        for machine in machines
+        for topic in ("availability", "status")
+    }
+    got: dict[tuple[str, str], dict[str, Any]] = {}
+    lock = threading.Lock()
+    connected, complete = threading.Event(), threading.Event()
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            client.subscribe([(topic, contract.QOS) for topic in wanted])
+            connected.set()
+
+    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        data, key = contract.loads(msg.payload), wanted.get(msg.topic)
+        if data is None or key is None:
+            return
+        with lock:
+            got[key] = data
+            if len(got) == len(wanted):
+                complete.set()
+
+    client = contract.make_client(url, f"fabzone-health-{uuid.uuid4().hex[:12]}", persistent=False)
+    client.on_connect = on_connect
+    client.on_message = on_message
+    contract.connect_async(client, url, persistent=False)
+    client.loop_start()
+    try:
+        complete.wait(timeout)  # retained messages arrive right after SUBACK
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if not connected.is_set():
+        return [f"no connection to the MQTT broker {url.host}:{url.port}"]
+    problems: list[str] = []
+    now = time.time()
+    with lock:
+        for machine in machines:
+            availability, status = got.get((machine, "availability")), got.get((machine, "status"))
+            if availability is None or availability.get("state") != "online":
+                said = "nothing" if availability is None else availability.get("state")
+                problems.append(f"{machine}: availability says {said}, not online")
+            elif status is None or not _number(status.get("ts")):
+                problems.append(f"{machine}: no status")
+            elif now - status["ts"] > max_age_s:
+                problems.append(f"{machine}: last status {now - status['ts']:.0f} s ago")
+    return problems
+
+
+def health_main(argv: list[str] | None = None) -> int:
+    """`python -m drivers.sim.mqtt <the fleet's own arguments>`: the fleet's health check (the compose
+    file's `fleet` service); exit 0 when healthy, else 1 with what is wrong on stderr."""
+    parser = argparse.ArgumentParser(
+        prog="python -m drivers.sim.mqtt",
+        description="Health check of a `python -m drivers.sim mqtt` fleet started with the same arguments.",
+    )
+    add_arguments(parser)
+    parser.add_argument(
+        "--max-age-s",
+        type=float,
+        default=None,
+        help="oldest acceptable status (default: 3 report intervals + 1 s)",
+    )
+    args = parser.parse_args(argv)
+    max_age = args.max_age_s or 3 * max(args.idle_report_s, 1.0 / args.report_hz) + 1.0
+    machines = [machine for _, machine in machine_ids(args)]
+    problems = fleet_health(args.broker, args.site, machines, max_age_s=max_age)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"healthy: {len(machines)} machines online")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(health_main())

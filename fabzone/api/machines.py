@@ -76,17 +76,22 @@ async def reconnect(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep)
 
 
 @router.post("/{machine_id}/reset")
-def reset_error(
-    machine_id: str, hub: HubDep, session: SessionDep, lang: LangDep, _tech: TechDep
-) -> dict[str, Any]:
-    """A technician has dealt with an error: the machine waits for its bed to be cleared. Only from
-    `error`: an offline machine stays offline until it answers (409 `machine.invalid_transition`)."""
-    coordinator_or_404(hub, machine_id, lang)
-    current = crud.get_machine(session, machine_id)
+async def reset_error(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDep) -> dict[str, Any]:
+    """A technician has dealt with an error: the device is told if it needs to be (MQTT `reset`), and
+    the machine waits for its bed to be cleared. Only from `error`: an offline machine stays offline
+    until it answers (409 `machine.invalid_transition`)."""
+    coordinator = coordinator_or_404(hub, machine_id, lang)
+    with hub.session() as session:
+        current = crud.get_machine(session, machine_id)
     if current is not None and current.state != MachineState.ERROR:
         raise TransitionError("machine", current.state, MachineState.AWAITING_CLEAR)
-    machine = crud.set_machine_state(session, machine_id, MachineState.AWAITING_CLEAR, reason=None)
-    hub.bus.publish("machine", machine_public(machine))
+    try:
+        await coordinator.reset()
+    except DriverError as exc:
+        raise api_error(409, "machine.reset_failed", lang, machine=machine_id, reason=str(exc)) from None
+    with hub.session() as session:
+        machine = crud.get_machine(session, machine_id)
+    assert machine is not None
     return machine_public(machine)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import os
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +19,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.mqtt.broker import MOSQUITTO, Mosquitto
 
-if not Path(MOSQUITTO).exists():
-    pytest.skip("mosquitto is not installed (.ci/run installs it)", allow_module_level=True)
+
+def require_mosquitto() -> None:
+    """Per test, not per module: the tests that need no broker (signatures, the demo's embedded amqtt)
+    run without one. In CI (env CI set) a missing broker is a broken setup and fails."""
+    if not Path(MOSQUITTO).exists():
+        missing = f"{MOSQUITTO} missing: apt-get install mosquitto (.ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    require_mosquitto()
     b = Mosquitto(tmp_path).start()
     yield b
     b.kill()
@@ -43,6 +55,71 @@ def file_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield root, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+class SlowServer:
+    """A slow link to the files: each answer sends its headers and the first half of the body at once,
+    then holds the rest until `release()`, so a device stays mid-download for as long as a test
+    wants. Serves `root` (like `file_server`), or, with `upstream`, forwards to that base URL (a
+    slow path to the hub's own /api/files, named by the hub's `public_url`)."""
+
+    def __init__(self, root: Path, upstream: str | None = None) -> None:
+        self.root = root
+        self.upstream = upstream
+        self.requests: list[str] = []
+        self.started = threading.Event()  # a download has its first half
+        self._gate = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests.append(self.path)
+                status, body = outer._fetch(self.path)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                half = len(body) // 2
+                self.wfile.write(body[:half])
+                self.wfile.flush()
+                outer.started.set()
+                outer._gate.wait(30)
+                with contextlib.suppress(OSError):  # the device may have given up on the download
+                    self.wfile.write(body[half:])
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _fetch(self, path: str) -> tuple[int, bytes]:
+        if self.upstream is None:
+            file = self.root / path.lstrip("/").split("?")[0]
+            return (200, file.read_bytes()) if file.is_file() else (404, b"")
+        try:
+            with urllib.request.urlopen(self.upstream + path, timeout=10) as response:
+                return int(response.status), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def close(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def slow_files(tmp_path: Path) -> Iterator[SlowServer]:
+    root = tmp_path / "slow-files"
+    root.mkdir()
+    server = SlowServer(root)
+    yield server
+    server.close()
 
 
 class Recorder:
