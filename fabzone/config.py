@@ -50,6 +50,22 @@ class MachineConfig(_Strict):
             raise ValueError(f"unknown profile {value!r}; known: {', '.join(all_profiles())}")
         return value
 
+    @model_validator(mode="after")
+    def _octoprint_url(self) -> MachineConfig:
+        # An OctoPrint machine's address is its `url`; `port` is the printer's serial port on the
+        # OctoPrint host, never an address to fall back to.
+        if self.driver == "octoprint":
+            if not self.url:
+                raise ValueError(
+                    f"machine {self.id!r}: an OctoPrint machine needs url = 'http://…' (OctoPrint's "
+                    "address); port is the printer's serial port on the OctoPrint host"
+                )
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"machine {self.id!r}: url must be OctoPrint's http:// or https:// address, not {self.url!r}"
+                )
+        return self
+
     @property
     def connection(self) -> str:
         return self.url or self.port or ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +38,30 @@ POLL_S = 1.0
 SETTLE_S = 2.0
 # OctoPrint unreachable this many polls in a row: the link is lost.
 FAILED_POLLS = 2
+CANCELLED_ON_OCTOPRINT = "cancelled on OctoPrint (not by the hub)"
+# The same, inferred after the fact (PrintFailed missed: hub down or push socket cut at that moment).
+CANCELLED_ON_OCTOPRINT_INFERRED = (
+    "cancelled on OctoPrint (not by the hub; inferred: OctoPrint recorded a failed print "
+    "and showed no printer error)"
+)
+
+
+@dataclass(frozen=True)
+class Following:
+    """How the driver follows OctoPrint right now (a read-only snapshot for diagnostics and tests).
+
+    `push_logged_in`: the push socket is up and logged in (OctoPrint sends status only to a logged-in
+    socket whose user may see it); `push_logins`: sockets that logged in so far; `push_reauths`:
+    `reauthRequired` messages OctoPrint sent (`last_reauth_reason`: "modified", "logout", "stale",
+    "removed"); `pushed`: `current` status messages applied; `polls`: REST polls of printer and job,
+    made only while the push socket is down or silent."""
+
+    push_logged_in: bool
+    push_logins: int
+    push_reauths: int
+    last_reauth_reason: str | None
+    pushed: int
+    polls: int
 
 
 def job_file_name(job_id: str) -> str:
@@ -85,6 +110,23 @@ class OctoPrintDriver(Driver):
         self._last_error: str | None = None
         self._temps: dict[str, Any] = {}
         self._closed = False
+        self._pushed = 0
+        self._polls = 0
+        # OctoPrint's error found at connect, before the hub reconnected its printer: what ended a
+        # print while nobody followed it (PrintFailed was missed; the print record keeps no reason).
+        self._error_at_connect: str | None = None
+
+    @property
+    def following(self) -> Following:
+        push = self._push
+        return Following(
+            push_logged_in=bool(push and push.connected),
+            push_logins=push.logins if push else 0,
+            push_reauths=push.reauths if push else 0,
+            last_reauth_reason=push.last_reauth_reason if push else None,
+            pushed=self._pushed,
+            polls=self._polls,
+        )
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -98,6 +140,12 @@ class OctoPrintDriver(Driver):
         self._set_status(state=DriverState.CONNECTING, message=None)
         version = client.version()
         state = client.printer()
+        self._error_at_connect = None
+        if state is None or state.flag("error") or state.flag("closedOrError"):
+            # Kept until the printer is reconnected: `GET /api/job`'s `error` (the printer is closed
+            # after a firmware error), or the error state's own text.
+            error = (state.error if state else None) or client.job().error
+            self._error_at_connect = error or None
         if state is None or not state.operational:
             # OctoPrint is up but its serial link to the printer is not: open it (docs: api/connection).
             client.connect_printer(self._serial_port, self._baudrate)
@@ -164,10 +212,15 @@ class OctoPrintDriver(Driver):
             self._forget()
             raise
         if not result.effective_print:
-            # 201 Created, but OctoPrint did not start it (docs: api/files, effectivePrint).
+            # 201 Created, but OctoPrint did not start it (docs: api/files, effectivePrint): its printer
+            # was not ready, or the key's user lacks the PRINT permission (OctoPrint drops the flag).
             self._forget()
             self._delete(name)
-            raise NotReady("OctoPrint stored the file but did not start the print (printer not ready)")
+            if result.effective_select:
+                why = "the API key's user may select files but not print them (OctoPrint permission PRINT)"
+            else:
+                why = "its printer was not ready, or the API key's user may not select and print files"
+            raise NotReady(f"OctoPrint stored the file but did not start the print: {why}")
 
     def reattach(self, job_id: str, total_lines: int | None = None) -> None:
         """Follow a job this process did not start (hub restart, OctoPrint outage). The job is still
@@ -180,6 +233,9 @@ class OctoPrintDriver(Driver):
         if state is not None and state.busy and job.file_name == name:
             self._update(state, job)
             return
+        # It ended while nobody followed it. The print record says only success or failure; an error
+        # OctoPrint still showed at connect is the likely reason of a failure.
+        self._last_error = self._error_at_connect
         self._settle_from_record(client)
 
     def _adopt(self, job_id: str, total_lines: int | None) -> None:
@@ -212,9 +268,17 @@ class OctoPrintDriver(Driver):
             self._end("interrupted", "OctoPrint holds the file but never printed it")
         elif record.success:  # type: ignore[union-attr]
             self._end("completed", None)
+        elif self._cancel_requested or self._estop:
+            self._end("cancelled", self._last_error)
+        elif self._last_error:
+            self._end("failed", self._last_error)
         else:
-            reason = self._last_error or "OctoPrint reports the print failed or was cancelled"
-            self._end("cancelled" if self._cancel_requested or self._estop else "failed", reason)
+            # OctoPrint 1.11 records a failure without its reason (`prints.last` and `history` carry
+            # only success, date, printer profile), and PrintFailed was missed. A firmware error
+            # leaves the printer closed with the error until someone reconnects it; none was seen,
+            # so OctoPrint's user or a plugin cancelled the print (or an error was cleared by a
+            # reconnect on OctoPrint before the hub looked: that cannot be told apart).
+            self._end("failed", CANCELLED_ON_OCTOPRINT_INFERRED)
         return True
 
     def _end(self, outcome: JobOutcome, reason: str | None) -> None:
@@ -286,6 +350,7 @@ class OctoPrintDriver(Driver):
         current = message.get("current")
         if isinstance(current, dict):
             self._last_push = time.monotonic()
+            self._pushed += 1
             temps = current.get("temps") or []
             if temps and isinstance(temps[-1], dict):
                 self._temps = temps[-1]
@@ -305,7 +370,7 @@ class OctoPrintDriver(Driver):
             self._end("completed", None)
         elif payload.get("reason") == "cancelled":
             by_us = self._cancel_requested or self._estop
-            self._end("cancelled" if by_us else "failed", None if by_us else "cancelled on OctoPrint")
+            self._end("cancelled" if by_us else "failed", None if by_us else CANCELLED_ON_OCTOPRINT)
         else:
             reason = payload.get("error") or self._last_error or "the print failed on OctoPrint"
             self._end("cancelled" if self._estop else "failed", str(reason))
@@ -351,6 +416,7 @@ class OctoPrintDriver(Driver):
             pushing = push is not None and push.connected and time.monotonic() - self._last_push < 3 * POLL_S
             try:
                 if not pushing:
+                    self._polls += 1
                     state = client.printer()
                     if state is None:
                         raise ConnectionFailed(f"OctoPrint lost its printer ({client.connection_state()})")

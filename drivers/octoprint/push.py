@@ -26,8 +26,11 @@ Message = dict[str, Any]
 class PushSocket:
     """A thread that keeps one push connection up and hands each message to `on_message`.
 
-    `connected` is true while messages flow; the driver polls the REST API otherwise. On
-    `reauthRequired` (OctoPrint's session ended, e.g. its user changed) it logs in again.
+    `connected` is true while messages flow; the driver polls the REST API otherwise. OctoPrint sends
+    `history` and `current` only to a socket whose user has the STATUS permission (anonymous ones
+    get nothing), so `connected` also means logged in. On `reauthRequired` (OctoPrint sends it when
+    the socket's user was modified — password, groups, permissions —, logged out or its session went
+    stale) it opens a new socket with a new passive login at once.
     """
 
     def __init__(
@@ -46,6 +49,11 @@ class PushSocket:
         self._ws: Any = None
         self._thread = threading.Thread(target=self._run, name="octoprint-push", daemon=True)
         self.connected = False
+        # Read-only counters for the driver's `following` (and its tests): sockets that logged in,
+        # `reauthRequired` messages and the last one's reason.
+        self.logins = 0
+        self.reauths = 0
+        self.last_reauth_reason: str | None = None
         url = client.base_url
         self.url = (
             "wss://" + url[8:] if url.startswith("https://") else "ws://" + url.split("://", 1)[-1]
@@ -70,14 +78,17 @@ class PushSocket:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            again_now = False
             try:
-                self._session()
+                again_now = self._session()
             except (OSError, TimeoutError, WebSocketException, DriverError, ValueError) as exc:
                 log.debug("push socket %s down: %s", self.url, exc)
             self._set_connected(False)
-            self._stop.wait(self._retry_s)
+            if not again_now:
+                self._stop.wait(self._retry_s)
 
-    def _session(self) -> None:
+    def _session(self) -> bool:
+        """One socket, from login to its end; True: OctoPrint asked for a new login (do it now)."""
         # The session of a passive login is what the socket's `auth` message carries (docs: api/push).
         name, session = self._client.login_passive()
         with connect(self.url, open_timeout=OPEN_TIMEOUT_S, close_timeout=1) as ws:
@@ -88,16 +99,27 @@ class PushSocket:
                 ws.send(
                     json.dumps({"subscribe": {"state": {"logs": False}, "events": True, "plugins": False}})
                 )
+                logged_in = False
                 while not self._stop.is_set():
                     raw = ws.recv(timeout=SILENCE_S)
                     message = json.loads(raw)
                     if not isinstance(message, dict):
                         continue
                     if "reauthRequired" in message:
-                        log.info("OctoPrint asks for a new login on the push socket")
-                        return
+                        payload = message["reauthRequired"]
+                        reason = payload.get("reason") if isinstance(payload, dict) else None
+                        self.reauths += 1
+                        self.last_reauth_reason = str(reason) if reason else None
+                        log.info("OctoPrint asks for a new login on the push socket (%s)", reason)
+                        # Before any data on this socket the login itself was refused (a stale
+                        # session): retry after the usual pause, not in a tight loop.
+                        return logged_in
                     if "current" in message or "history" in message:
+                        if not logged_in:
+                            logged_in = True
+                            self.logins += 1
                         self._set_connected(True)
                     self._on_message(message)
+                return False
             finally:
                 self._ws = None

@@ -54,3 +54,29 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     settings = load_settings(path)
     assert settings.database_url == "postgresql://u@db/fab"
     assert settings.max_upload_bytes == 5 * 1024 * 1024
+
+
+OCTOPRINT = '[[machines]]\nid = "mk3s-op"\nname = "MK3S"\ndriver = "octoprint"\nprofile = "prusa-mk3s"\n'
+
+
+def test_octoprint_machine_needs_its_url(tmp_path: Path) -> None:
+    """Without `url` the serial `port` (the printer's port on the OctoPrint host) must not become
+    OctoPrint's address: the machine is refused, by name, with the missing field."""
+    path = tmp_path / "fabzone.toml"
+    path.write_text(OCTOPRINT + 'api_key_env = "OCTO_KEY"\nport = "/dev/ttyACM0"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert "'mk3s-op'" in message and "url" in message and "OctoPrint" in message, message
+    assert str(path) in message
+
+
+def test_octoprint_url_is_an_http_address(tmp_path: Path) -> None:
+    path = tmp_path / "fabzone.toml"
+    path.write_text(OCTOPRINT + 'url = "/dev/ttyACM0"\n')
+    with pytest.raises(ConfigError, match=r"'mk3s-op'.*http://"):
+        load_settings(path)
+    path.write_text(OCTOPRINT + 'url = "https://octopi.local:5000"\nport = "/dev/ttyACM0"\n')
+    machine = load_settings(path).machines[0]
+    assert machine.connection == "https://octopi.local:5000"
+    assert machine.driver_options()["serial_port"] == "/dev/ttyACM0"

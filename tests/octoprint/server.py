@@ -77,7 +77,9 @@ class OctoPrintServer:
         basedir.mkdir(parents=True, exist_ok=True)
         # YAML is a superset of JSON: no YAML writer needed on fabzone's side.
         (basedir / "config.yaml").write_text(json.dumps(config(self.port)), encoding="utf-8")
-        add_user = ["user", "add", "--password", secrets.token_hex(8), "--admin", USER]
+        # Kept: changing the user's password through OctoPrint's API needs the current one.
+        self.password = secrets.token_hex(8)
+        add_user = ["user", "add", "--password", self.password, "--admin", USER]
         subprocess.run(
             [str(self.exe), "--basedir", str(basedir), *add_user],
             check=True,
