@@ -77,15 +77,21 @@ class PushSocket:
                 self._on_connected(value)
 
     def _run(self) -> None:
+        # Each attempt is a passive login (a session and a login event on OctoPrint): behind a proxy
+        # that refuses WebSockets, a try a second would fill OctoPrint's log. The wait doubles up to
+        # 10 s while the socket keeps failing (the driver polls meanwhile) and resets once it works.
+        wait = self._retry_s
         while not self._stop.is_set():
             again_now = False
+            logins = self.logins
             try:
                 again_now = self._session()
             except (OSError, TimeoutError, WebSocketException, DriverError, ValueError) as exc:
                 log.debug("push socket %s down: %s", self.url, exc)
             self._set_connected(False)
+            wait = self._retry_s if self.logins != logins else min(wait * 2, max(self._retry_s, 10.0))
             if not again_now:
-                self._stop.wait(self._retry_s)
+                self._stop.wait(wait)
 
     def _session(self) -> bool:
         """One socket, from login to its end; True: OctoPrint asked for a new login (do it now)."""
