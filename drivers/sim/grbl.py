@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from drivers.profiles import Profile, get_profile
 from drivers.sim import grbl_realtime as rt
@@ -15,7 +16,40 @@ from drivers.sim.grbl_core import GrblFaults, GrblFirmware, SimStats
 from drivers.sim.pty_link import LinkClosed
 from drivers.sim.transport import SimTransport
 
-__all__ = ["GrblFaults", "GrblSimulator", "SimStats", "add_arguments", "from_arguments"]
+__all__ = ["GrblFaults", "GrblSimulator", "SimStats", "TimedFaults", "add_arguments", "from_arguments"]
+
+
+@dataclass(frozen=True)
+class TimedFaults:
+    """Faults at a time, for a person at the command line: each happens once, this many seconds (wall
+    clock) after the first G-code line the board runs, i.e. during the first job (a driver's handshake
+    sends only `$` lines). Each maps onto the method a test would call."""
+
+    alarm_after_s: float | None = None  # `alarm(alarm_code)`
+    alarm_code: int = 1  # ALARM:1 hard limit: blocks until a reset, then locked (protocol.c)
+    door_after_s: float | None = None  # `open_door()`
+    door_close_after_s: float | None = None  # `close_door()`, this long after the door opened
+    error_after_s: float | None = None  # `error_on_next_line(error_code)`
+    error_code: int = 20  # error:20 unsupported or invalid g-code command
+
+    def __post_init__(self) -> None:
+        if self.door_close_after_s is not None and self.door_after_s is None:
+            raise ValueError("closing the door needs a door that opened (door_after_s)")
+        if any(t is not None and t < 0 for t in (self.alarm_after_s, self.door_after_s, self.error_after_s)):
+            raise ValueError("fault times are seconds after the first G-code line, not negative")
+
+    def plan(self, sim: GrblSimulator) -> list[tuple[float, Callable[[], None]]]:
+        """(seconds after the first G-code line, action), in time order."""
+        steps: list[tuple[float, Callable[[], None]]] = []
+        if self.alarm_after_s is not None:
+            steps.append((self.alarm_after_s, lambda: sim.alarm(self.alarm_code)))
+        if self.door_after_s is not None:
+            steps.append((self.door_after_s, sim.open_door))
+            if self.door_close_after_s is not None:
+                steps.append((self.door_after_s + self.door_close_after_s, sim.close_door))
+        if self.error_after_s is not None:
+            steps.append((self.error_after_s, lambda: sim.error_on_next_line(self.error_code)))
+        return sorted(steps, key=lambda step: step[0])
 
 
 class GrblSimulator(SimTransport[bool]):  # replies wait in `_txq`
@@ -47,10 +81,12 @@ class GrblSimulator(SimTransport[bool]):  # replies wait in `_txq`
         usb_latency_s: float = 0.0,
         settings: dict[int, float] | None = None,
         faults: GrblFaults | None = None,
+        timed: TimedFaults | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__(baud)
         self.profile = profile
+        self.timed = timed or TimedFaults()
         self.usb_latency_s = usb_latency_s
         self._fw = GrblFirmware(
             profile,
@@ -123,6 +159,8 @@ class GrblSimulator(SimTransport[bool]):  # replies wait in `_txq`
         targets = [(self._read_loop, "rx"), (self._firmware_loop, "fw")]
         if not self._direct:
             targets.append((self._write_loop, "tx"))
+        if self.timed.plan(self):
+            targets.append((self._timed_loop, "faults"))
         self._start_threads(targets)
         self._call(lambda now: self._fw.boot(now))
         return port
@@ -154,6 +192,19 @@ class GrblSimulator(SimTransport[bool]):  # replies wait in `_txq`
         """The next line read is answered `error:<code>` (and not executed)."""
         with self._lock:
             self._fw.inject_error = code
+
+    def _timed_loop(self) -> None:
+        """Runs `timed`'s plan: waits for the first G-code line, then for each fault's time (outside the
+        lock, as a test calling the method would)."""
+        while not self.wait_for(lambda s: s._stopping or bool(s._fw.executed), 1.0):
+            pass
+        start = time.monotonic()
+        for at, action in self.timed.plan(self):
+            if self._stopping or self.wait_for(
+                lambda s: s._stopping, max(0.0, start + at - time.monotonic())
+            ):
+                return
+            action()
 
     def _call(self, action: Callable[[float], list[str]]) -> None:
         with self._lock:
@@ -237,7 +288,14 @@ class GrblSimulator(SimTransport[bool]):  # replies wait in `_txq`
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `grbl` subcommand's options."""
     parser.add_argument("--profile", default="grbl-laser-400", help="firmware profile id")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this much faster")
+    parser.add_argument(
+        "--speed",
+        "--sim-speed",  # as `fabzone demo --sim-speed`
+        dest="speed",
+        type=float,
+        default=1.0,
+        help="simulated time runs this much faster",
+    )
     parser.add_argument("--baud", type=int, default=None, help="limit the wire to this baud rate")
     parser.add_argument("--no-motion", action="store_true", help="moves take no time")
     parser.add_argument(
@@ -248,6 +306,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--corrupt-rate", type=float, default=0.0, help="share of lines with a flipped bit")
     parser.add_argument("--seed", type=int, default=0)
+    faults = parser.add_argument_group(
+        "faults at a time",
+        "seconds (wall clock) after the first G-code line the board runs (the job's), once",
+    )
+    faults.add_argument("--alarm-after", type=float, metavar="S", help="ALARM:N (the limit switch trips)")
+    faults.add_argument("--alarm-code", type=int, default=1, metavar="N", help="default 1 (hard limit)")
+    faults.add_argument("--door-after", type=float, metavar="S", help="the safety door opens")
+    faults.add_argument("--door-close-after", type=float, metavar="S", help="and closes S seconds later")
+    faults.add_argument("--error-after", type=float, metavar="S", help="the next line is answered error:N")
+    faults.add_argument("--error-code", type=int, default=20, metavar="N", help="default 20")
 
 
 def from_arguments(args: argparse.Namespace) -> GrblSimulator:
@@ -258,6 +326,17 @@ def from_arguments(args: argparse.Namespace) -> GrblSimulator:
             settings[int(key.lstrip("$"))] = float(value)
         except ValueError:
             raise SystemExit(f"--set {item!r}: expected N=VALUE, e.g. 32=0") from None
+    try:
+        timed = TimedFaults(
+            alarm_after_s=args.alarm_after,
+            alarm_code=args.alarm_code,
+            door_after_s=args.door_after,
+            door_close_after_s=args.door_close_after,
+            error_after_s=args.error_after,
+            error_code=args.error_code,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"grbl: {exc}") from None
     return GrblSimulator(
         get_profile(args.profile),
         speed=args.speed,
@@ -266,5 +345,6 @@ def from_arguments(args: argparse.Namespace) -> GrblSimulator:
         usb_latency_s=args.usb_latency_ms / 1000.0,
         settings=settings,
         faults=GrblFaults(corrupt_rate=args.corrupt_rate),
+        timed=timed,
         seed=args.seed,
     )

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from drivers.base import DriverError
+from drivers.base import DriverError, NotReady
 from fabzone import crud
 from fabzone.api.auth import TechDep
 from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, coordinator_or_404, job_or_404
@@ -67,8 +67,14 @@ async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechD
     coordinator = coordinator_or_404(hub, machine_id, lang)
     try:
         await coordinator.unlock()
-    except DriverError:
-        raise api_error(409, "machine.offline", lang, machine=machine_id) from None
+    except NotReady as exc:
+        # The driver says why (laser mode off, a work offset, a job running): the technician must read
+        # it, not "not connected".
+        raise api_error(409, "machine.not_ready", lang, machine=machine_id, reason=str(exc)) from None
+    except DriverError as exc:
+        if coordinator.driver is None:
+            raise api_error(409, "machine.offline", lang, machine=machine_id) from None
+        raise api_error(409, "machine.not_ready", lang, machine=machine_id, reason=str(exc)) from None
     with hub.session() as session:
         machine = crud.get_machine(session, machine_id)
     return machine_public(machine) if machine else {"ok": True}

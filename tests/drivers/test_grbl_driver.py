@@ -24,7 +24,7 @@ from tests.drivers.rig import Recorder, rigs
 pytestmark = pytest.mark.timeout(90)
 
 PROFILE = get_profile("grbl-laser-400")
-HANDSHAKE = ("$$", "$I")
+HANDSHAKE = ("$$", "$I", "$#", "$G")
 
 
 def make_job(tmp_path: Path, lines: int, feed: int = 6000, name: str = "job.gcode") -> Path:
@@ -95,8 +95,11 @@ def test_unsafe_settings_refuse_jobs(
 
 
 def test_job_streamed_exactly_once_within_budget(rig_factory: Callable[..., Rig], tmp_path: Path) -> None:
-    sim, driver, rec = rig_factory(baud=115200)
-    job = make_job(tmp_path, 1500)
+    # With motion the planner fills (0.5 mm at 100 mm/s is 2.5 ms a line at speed 2, the wire brings one
+    # in 1.2 ms), GRBL's main loop stops reading and the RX buffer fills: a driver that sent one byte
+    # beyond what GRBL had answered for would lose it there (serial.c drops what finds the ring full).
+    sim, driver, rec = rig_factory(baud=115200, motion=True, speed=2.0)
+    job = make_job(tmp_path, 800)
     expected = job_lines(job)
     driver.start_job("j1", job, total_lines=len(expected))
     end = rec.job_end()
@@ -104,7 +107,9 @@ def test_job_streamed_exactly_once_within_budget(rig_factory: Callable[..., Rig]
     assert executed_job(sim) == expected
     stats = sim.stats
     assert stats.bytes_dropped == 0
-    # The budget is used: at most one line short of the 128 bytes (lines here are <= 16 bytes).
+    # The RX buffer really was full, to within the line the main loop holds (lines here are <= 16 bytes).
+    assert 128 - 16 < stats.rx_high_water <= 128, stats.rx_high_water
+    # The budget is used: at most one line short of the 128 bytes.
     assert driver.flow.high_water <= 128 and driver.flow.high_water > 128 - 16
     # `\n` only: a `\r\n` would be two lines for GRBL (an empty one, answered `ok` too).
     assert stats.lines_received == len(expected) + len(HANDSHAKE)

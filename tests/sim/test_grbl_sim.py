@@ -188,6 +188,39 @@ def test_rx_overflow_drops_bytes_when_planner_is_full(make: Factory) -> None:
     assert sim.stats.moves == 15 and sim.stats.move_time_s == pytest.approx(24.0)
 
 
+def test_rx_overflow_makes_the_board_run_a_line_nobody_sent(make: Factory) -> None:
+    """What an overflowing sender gets: serial.c drops every byte that finds the ring full, so lines go
+    missing without an answer and the cut line's head is glued to whatever line comes next, which the
+    board then runs (or answers with an error:N, when the glued text does not parse)."""
+    sim, host = make(motion=True, speed=10.0)
+    fill_planner(sim, host)
+    host.serial.write(b"!")  # held: the planner stays full, so the main loop reads nothing
+    assert sim.wait_for(lambda s: s.state == "Hold:0", 5)
+    assert sim.firmware.planner.free == 0 and sim.firmware.pending is not None
+    # A raster as laser software writes it: sweeps along X at S500, a 0.1 mm step in Y between them.
+    raster = ["M4 G1 F3000"] + [
+        f"X{100 if k % 4 == 0 else 10} S500" if k % 2 == 0 else f"Y{10 + k / 10:.1f}" for k in range(60)
+    ]
+    burst = "".join(line + "\n" for line in raster[:60]).encode()
+    host.serial.write(burst)  # 471 bytes at once: no character counting
+    assert sim.wait_for(lambda s: s.stats.bytes_dropped == len(burst) - 128, 5)
+    whole, _, head = burst[:128].decode().rpartition("\n")
+    assert head == "X10 S50", head  # the buffer filled inside a sweep line: "X10 S500" lost its last 0
+    host.serial.write(b"~")
+    # The sender goes on with the file as soon as there seems to be room.
+    assert sim.wait_for(lambda s: s.firmware.rx.free >= 8, 10)
+    host.serial.write(raster[60].encode() + b"\n")
+    glued = head + raster[60]
+    assert sim.wait_for(lambda s: glued in s.executed, 10), sim.executed[-5:]
+    assert glued not in raster  # a diagonal burn at S50 to X10 Y15.9 that no file contains
+    kept = whole.split("\n")  # the lines that fitted whole, run as sent
+    assert sim.executed[-len(kept) - 1 :] == [*kept, glued]
+    # fill_planner's 17 lines, those, the glued one: 45 of the 61 raster lines are never answered, so
+    # the sender's count of what the board holds is wrong from now on.
+    assert sim.stats.lines_received == 17 + len(kept) + 1 < 17 + len(raster)
+    assert sim.stats.errors_sent == 0
+
+
 def test_feed_hold_and_cycle_start(make: Factory) -> None:
     sim, host = make(motion=True, speed=1.0)
     host.send("M4 S800")

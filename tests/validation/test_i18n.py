@@ -38,6 +38,7 @@ SAMPLE_PARAMS = {
     "current": "queued",
     "target": "running",
     "machine": "mk3s-1",
+    "reason": "laser mode is off ($32=0)",
 }
 API = VALIDATION.parent / "api"
 
