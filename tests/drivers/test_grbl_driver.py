@@ -233,10 +233,14 @@ def test_error_mid_job_fails_with_line_and_message(rig_factory: Callable[..., Ri
     assert end.outcome == "failed"
     assert end.reason is not None and "error:33" in end.reason and "file line" in end.reason
     failed_line = int(end.reason.split("file line ")[1].split(":")[0])
-    text = {x.number: x.text for x in iter_job(job, 80)}[failed_line]
+    lines = list(iter_job(job, 80))
+    index = next(i for i, x in enumerate(lines) if x.number == failed_line)
+    texts = [x.text for x in lines]
     done = executed_job(sim)
-    assert done == job_lines(job)[: len(done)]  # nothing out of order, nothing twice
-    assert text not in done[-3:]
+    # GRBL answers error:N for that one line and goes on with what its RX buffer holds until the
+    # driver's reset lands (protocol.c): the lines before it, then perhaps a few after, never it.
+    assert done == (texts[:index] + texts[index + 1 :])[: len(done)]  # in order, none twice
+    assert len(done) >= index and len(done) - index <= 128 // 10  # at most an RX buffer's worth after
     assert 0x18 in [b for _, b in sim.wire_log]  # the beam stopped: the buffered lines do not run
     assert sim.wait_for(lambda s: s.state == "Idle", timeout=10)
     rec.state(DriverState.IDLE)

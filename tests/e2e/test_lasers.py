@@ -136,11 +136,13 @@ def test_alarm_mid_job_fails_it_until_a_technician_unlocks(laser: tuple[httpx.Cl
         lambda: (m := hub.get("/api/machines/laser-1").json())["state"] == "error" and m, 20, what="error"
     )
     assert machine["state_reason"]
-    sim.reset()  # a hard limit needs a reset before $X (GRBL's critical loop)
+    # A hard limit needs a soft reset before $X (GRBL's critical loop): the unlock does both, the
+    # technician only presses it.
     assert hub.post("/api/machines/laser-1/unlock").status_code == 200
     wait_until(
         lambda: hub.get("/api/machines/laser-1").json()["state"] == "awaiting_clear", 20, what="unlocked"
     )
+    assert sim.wait_for(lambda s: s.state == "Idle", timeout=10)  # the board takes commands again
 
 
 def test_door_opened_mid_cut_pauses_the_job_until_resumed(laser: tuple[httpx.Client, GrblSimulator]) -> None:
