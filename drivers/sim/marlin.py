@@ -170,7 +170,9 @@ class MarlinSimulator(SimTransport[tuple[list[str], int]]):  # lines and their e
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `marlin` subcommand's options."""
     parser.add_argument("--profile", default="marlin-generic", help="firmware profile id")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this much faster")
+    parser.add_argument(
+        "--speed", "--sim-speed", type=float, default=1.0, help="simulated time runs this much faster"
+    )
     parser.add_argument("--baud", type=int, default=None, help="limit the wire to this baud rate")
     parser.add_argument("--no-motion", action="store_true", help="moves take no time")
     parser.add_argument("--corrupt-rate", type=float, default=0.0, help="share of lines with a flipped bit")
