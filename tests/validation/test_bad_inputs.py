@@ -232,3 +232,11 @@ def test_parentheses_are_not_comments_on_marlin(run: Run) -> None:
     assert "( )" in result.reasons[0].message("en") and "括号" in result.reasons[0].message("zh")
     # Display text keeps its parentheses: M117 shows the rest of the line as written.
     assert run("M117 Layer (1/3)\nG1 X10\n").ok
+
+
+def test_m82_switches_extrusion_back_to_absolute(run: Run) -> None:
+    # Relative for the purge (M83), absolute again for the part (M82, as Cura's start G-code does).
+    result = run("M83\nG1 X10 E2\nG1 X20 E2\nM82\nG92 E0\nG1 X30 E5\nG1 X40 E7\n")
+    assert result.ok, result.reasons
+    assert result.analysis is not None
+    assert result.analysis.filament_mm == 11.0  # 2 + 2 relative, then 5 and 7 absolute: +5, +2
