@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
@@ -19,9 +20,24 @@ def get_hub(request: Request) -> Hub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
+T = TypeVar("T")
+
+
 def get_session(hub: Annotated[Hub, Depends(get_hub)]) -> Iterator[Session]:
     with hub.session() as session:
         yield session
+
+
+async def in_session(hub: Hub, fn: Callable[[Session], T]) -> T:
+    """`fn(session)` in a worker thread, for async endpoints. Never on the event loop: SQLite's write
+    lock (BEGIN IMMEDIATE, db.py) may be held by a sync endpoint's session, whose closing the loop
+    itself schedules, so waiting for it there froze the hub until busy_timeout ("database is locked")."""
+
+    def work() -> T:
+        with hub.session() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(work)
 
 
 def pick_language(explicit: str | None, accept_language: str | None) -> str:

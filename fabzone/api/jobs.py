@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
 from drivers.base import DriverError
 from fabzone import auth, crud
@@ -18,6 +19,7 @@ from fabzone.api.deps import (
     SessionDep,
     api_error,
     coordinator_or_404,
+    in_session,
     job_or_404,
     pick_language,
 )
@@ -25,6 +27,7 @@ from fabzone.api.upload import UploadError, receive_upload
 from fabzone.filestore import TooLarge
 from fabzone.hub import Hub
 from fabzone.i18n import message
+from fabzone.models import Job
 from fabzone.states import JOB_ON_MACHINE, JobState
 from fabzone.validation import validate
 from fabzone.views import job_public
@@ -51,7 +54,8 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
     `language` (it/zh/en). 422 with every reason per profile when no machine here can make it.
     The 201 answer carries `secret` (shown once): with it, `X-Maker-Secret` cancels this job."""
     lang = pick_language(None, request.headers.get("accept-language"))
-    check_submit_rate(request, hub, lang)
+    # In a worker thread: a technician's token is looked up (and its last use written) in the database.
+    await asyncio.to_thread(check_submit_rate, request, hub, lang)
     try:
         upload = await receive_upload(request, hub.files, hub.settings.max_upload_bytes)
     except TooLarge as exc:
@@ -77,8 +81,9 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
         raise
     file_name = upload.file_name or "unnamed.gcode"
     secret = auth.new_secret()
-    with hub.session() as session:
-        job = crud.create_job(
+    job = await in_session(
+        hub,
+        lambda session: crud.create_job(
             session,
             display_name=(upload.fields.get("name") or file_name)[:120],
             maker_name=(upload.fields.get("maker") or "")[:80],
@@ -93,7 +98,8 @@ async def submit_job(request: Request, hub: HubDep) -> JSONResponse:
             maker_secret_hash=auth.digest(secret),
             # A laser job waits for a technician's approval before it is queued.
             initial_state=JobState.PENDING_APPROVAL if candidates[0].kind == "laser" else JobState.QUEUED,
-        )
+        ),
+    )
     body = job_public(job)
     hub.bus.publish("job", body)
     hub.job_queued()
@@ -178,8 +184,7 @@ def job_history(job_ref: str, session: SessionDep, lang: LangDep) -> list[dict[s
 
 
 async def _on_machine(hub: Hub, job_ref: str, lang: str):  # type: ignore[no-untyped-def]
-    with hub.session() as session:
-        job = job_or_404(session, job_ref)
+    job = await in_session(hub, lambda session: job_or_404(session, job_ref))
     if JobState(job.state) not in JOB_ON_MACHINE or not job.machine_id:
         raise api_error(409, "job.not_on_machine", lang, state=job.state)
     return job, coordinator_or_404(hub, job.machine_id, lang)
@@ -214,7 +219,9 @@ async def cancel_job(
     job_ref: str, request: Request, hub: HubDep, lang: LangDep, tech: OptionalTechDep
 ) -> dict[str, Any]:
     """A technician cancels any job; a maker only their own (header `X-Maker-Secret`)."""
-    with hub.session() as session:
+
+    def off_machine(session: Session) -> Job | None:
+        """Checks who asks; cancels a job that is not on a machine (None: it is on one)."""
         job = crud.get_job(session, job_ref)
         if job is None:
             if tech is None and not request.headers.get("x-maker-secret"):
@@ -222,10 +229,14 @@ async def cancel_job(
             raise api_error(404, "job.not_found", lang, job=job_ref)
         if tech is None:
             check_maker(request, job, lang)
-        if JobState(job.state) not in JOB_ON_MACHINE:
-            job = crud.cancel_job(session, job.id)
-            hub.bus.publish("job", job_public(job))
-            return {"ok": True, "state": job.state}
+        if JobState(job.state) in JOB_ON_MACHINE:
+            return None
+        return crud.cancel_job(session, job.id)
+
+    cancelled = await in_session(hub, off_machine)
+    if cancelled is not None:
+        hub.bus.publish("job", job_public(cancelled))  # on the loop: the bus is not thread-safe
+        return {"ok": True, "state": cancelled.state}
     job, coordinator = await _on_machine(hub, job_ref, lang)
     try:
         await coordinator.cancel()

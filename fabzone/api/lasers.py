@@ -10,7 +10,15 @@ from pydantic import BaseModel, Field
 from drivers.base import DriverError, NotReady
 from fabzone import crud
 from fabzone.api.auth import TechDep
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, coordinator_or_404, job_or_404
+from fabzone.api.deps import (
+    HubDep,
+    LangDep,
+    SessionDep,
+    api_error,
+    coordinator_or_404,
+    in_session,
+    job_or_404,
+)
 from fabzone.coordinator import NotAwaitingArm
 from fabzone.views import job_public, machine_public
 
@@ -75,6 +83,5 @@ async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechD
         if coordinator.driver is None:
             raise api_error(409, "machine.offline", lang, machine=machine_id) from None
         raise api_error(409, "machine.not_ready", lang, machine=machine_id, reason=str(exc)) from None
-    with hub.session() as session:
-        machine = crud.get_machine(session, machine_id)
+    machine = await in_session(hub, lambda session: crud.get_machine(session, machine_id))
     return machine_public(machine) if machine else {"ok": True}

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from drivers.base import DriverError
 from fabzone import crud
 from fabzone.api.auth import TechDep
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, coordinator_or_404
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, coordinator_or_404, in_session
 from fabzone.states import MachineState, TransitionError
 from fabzone.views import machine_public
 
@@ -81,16 +81,14 @@ async def reset_error(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDe
     the machine waits for its bed to be cleared. Only from `error`: an offline machine stays offline
     until it answers (409 `machine.invalid_transition`)."""
     coordinator = coordinator_or_404(hub, machine_id, lang)
-    with hub.session() as session:
-        current = crud.get_machine(session, machine_id)
+    current = await in_session(hub, lambda session: crud.get_machine(session, machine_id))
     if current is not None and current.state != MachineState.ERROR:
         raise TransitionError("machine", current.state, MachineState.AWAITING_CLEAR)
     try:
         await coordinator.reset()
     except DriverError as exc:
         raise api_error(409, "machine.reset_failed", lang, machine=machine_id, reason=str(exc)) from None
-    with hub.session() as session:
-        machine = crud.get_machine(session, machine_id)
+    machine = await in_session(hub, lambda session: crud.get_machine(session, machine_id))
     assert machine is not None
     return machine_public(machine)
 
