@@ -3,6 +3,8 @@
 Runs a real `fabzone serve` process against a simulated printer in another process (no motion, so
 the wire is the limit), uploads the file over HTTP, and reads the hub's peak resident set (VmHWM in
 /proc/<pid>/status) after validation and after streaming for a while (or to the end with --full).
+Also the hub process's CPU seconds (user + system, /proc/<pid>/stat) per 10,000 lines streamed: the
+whole hub (driver threads, event loop, database progress writes, event bus), not the driver alone.
 
     .venv/bin/python bench/bench_hub_memory.py [--mb 100] [--stream-seconds 60] [--full]
 """
@@ -10,6 +12,7 @@ the wire is the limit), uploads the file over HTTP, and reads the hub's peak res
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -59,6 +62,12 @@ def vm_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -74,7 +83,10 @@ def main() -> int:
         t0 = time.monotonic()
         lines = make_file(gcode, args.mb)
         size_mb = gcode.stat().st_size / 1024 / 1024
-        print(f"file: {size_mb:.1f} MB, {lines:,} lines (generated in {time.monotonic() - t0:.1f} s)")
+        print(
+            f"file: {size_mb:.1f} MB, {lines:,} lines (generated in {time.monotonic() - t0:.1f} s)",
+            flush=True,
+        )
 
         sim = SimProcess("prusa-mk3s", tmp, "sim", "--no-motion", "--speed", "1000")
         config = tmp / "fabzone.toml"
@@ -97,13 +109,23 @@ def main() -> int:
             after_validation = vm_hwm_mb(pid)
             running = hub.wait_job(job_id, {"running", "completed", "failed"}, 60)
             t_stream = time.monotonic()
+            cpu0, acked0 = cpu_seconds(pid), running["lines_acked"] or 0
             deadline = None if args.full else t_stream + args.stream_seconds
+            next_report = t_stream + 60
             while True:
                 job = hub.job(job_id)
                 if job["state"] != "running" or (deadline and time.monotonic() > deadline):
                     break
+                if time.monotonic() >= next_report:
+                    next_report += 60
+                    print(
+                        f"  {time.monotonic() - t_stream:5.0f} s: {job['lines_acked'] or 0:,} lines, "
+                        f"peak {vm_hwm_mb(pid):.1f} MB",
+                        flush=True,
+                    )
                 time.sleep(1)
             streamed_s = time.monotonic() - t_stream
+            cpu = cpu_seconds(pid) - cpu0
             acked = job["lines_acked"] or 0
             peak = vm_hwm_mb(pid)
             print()
@@ -115,6 +137,8 @@ def main() -> int:
             )
             print(f"{'lines streamed (in ' + f'{streamed_s:.0f} s)':44} {acked:12,} {'':>10}")
             print(f"{'streaming rate (lines/s)':44} {acked / streamed_s:12,.0f} {'':>10}")
+            per_10k = cpu / max(1, acked - acked0) * 10_000
+            print(f"{'hub process CPU s per 10,000 lines streamed':44} {per_10k:12.2f} {'':>10}")
             print(
                 f"{'peak resident, validation + streaming (MB)':44} {peak:12.1f} {'< ' + str(TARGET_MB):>10}"
             )

@@ -1,20 +1,25 @@
 """Streaming benchmark: MarlinDriver against a naive one-line-at-a-time sender, both on the simulator.
 
-    .venv/bin/python bench/bench_marlin_stream.py [--lines 20000] [--skip-motion]
+    .venv/bin/python bench/bench_marlin_stream.py [--lines 20000] [--repeat 3] [--skip-motion]
 
 (a) no motion, no baud limit: lines/s (target: driver >= 1.5x naive), simulator in a subprocess;
+    driver and naive runs alternate `--repeat` times (a machine's load drifts over both alike) and
+    the medians are compared;
 (b) 115200 baud, no motion: lines/s as a share of what the wire carries (target >= 95 %), in-process;
 (c) 250000 baud, moves needing ~90 % of the wire time: planner starvation (target < 1 %), simulator
     in a subprocess that reports its stats;
 (d) 1 % of lines corrupted: every line executed exactly once, resend count (simulator in-process);
-CPU: the driver process's CPU seconds per 10,000 lines during (a), the simulator in a subprocess
-(`python -m drivers.sim marlin`) so that `time.process_time()` counts the driver's threads alone.
+CPU: CPU seconds per 10,000 lines during (a), medians: the bench process's (`time.process_time()`:
+the MarlinDriver's two threads, or the naive sender; no hub, see bench_hub_memory.py for a whole hub)
+and the simulator process's (`python -m drivers.sim marlin`, from /proc/<pid>/stat).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,9 +147,16 @@ def with_sim(profile: Profile, fn, **kw):  # type: ignore[no-untyped-def]
         sim.stop()
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def in_subprocess(profile: Profile, fn):  # type: ignore[no-untyped-def]
     """Run `fn(port)` against `python -m drivers.sim marlin --no-motion` in another process: the
-    simulator then neither shares our GIL nor our CPU account."""
+    simulator then neither shares our GIL nor our CPU account. Returns fn's result, the simulator's
+    CPU seconds during it and this process's."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "drivers.sim", "marlin", "--no-motion", "--profile", profile.id],
         cwd=ROOT,
@@ -153,7 +165,10 @@ def in_subprocess(profile: Profile, fn):  # type: ignore[no-untyped-def]
     )
     try:
         assert proc.stdout is not None
-        return fn(proc.stdout.readline().strip())
+        port = proc.stdout.readline().strip()
+        sim0, own0 = process_cpu(proc.pid), time.process_time()
+        result = fn(port)
+        return result, process_cpu(proc.pid) - sim0, time.process_time() - own0
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -193,11 +208,39 @@ def stats_subprocess(profile: Profile, baud: int, fn) -> tuple[object, dict[str,
     return result, stats
 
 
-def driver_with_cpu(profile: Profile, port: str, path: Path) -> tuple[Run, float]:
-    """The driver's run and this process's CPU seconds per 10,000 lines during it."""
-    cpu0 = time.process_time()
-    run, _ = run_driver(profile, port, path)
-    return run, (time.process_time() - cpu0) / run.lines * 10_000
+@dataclass
+class Compared:
+    """(a): alternating runs of the driver and the naive sender against fresh simulator processes."""
+
+    driver: list[Run]
+    naive: list[Run]
+    cpu: dict[str, list[float]]  # CPU s per 10,000 lines: driver, driver_sim, naive, naive_sim
+
+    @staticmethod
+    def median_rate(runs: list[Run]) -> float:
+        return statistics.median(r.rate for r in runs)
+
+    @property
+    def ratio(self) -> float:
+        return self.median_rate(self.driver) / self.median_rate(self.naive)
+
+    @property
+    def pair_ratios(self) -> list[float]:
+        return [d.rate / n.rate for d, n in zip(self.driver, self.naive, strict=True)]
+
+
+def compare_unbounded(profile: Profile, path: Path, repeat: int) -> Compared:
+    out = Compared([], [], {"driver": [], "driver_sim": [], "naive": [], "naive_sim": []})
+    for _ in range(repeat):
+        for name, runner in (
+            ("driver", lambda p: run_driver(profile, p, path)[0]),
+            ("naive", lambda p: run_naive(profile, p, path)),
+        ):
+            run, sim_cpu, own_cpu = in_subprocess(profile, runner)
+            getattr(out, name).append(run)
+            out.cpu[name].append(own_cpu / run.lines * 10_000)
+            out.cpu[f"{name}_sim"].append(sim_cpu / run.lines * 10_000)
+    return out
 
 
 def main() -> None:
@@ -205,6 +248,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--lines", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each sender in (a)")
     parser.add_argument("--skip-motion", action="store_true", help="skip (c), the slowest part")
     args = parser.parse_args()
     profile = get_profile("marlin-generic")
@@ -216,14 +260,14 @@ def main() -> None:
     print(f"{args.lines} job lines, {size:.1f} bytes per numbered line on the wire\n", flush=True)
 
     # (a)
-    drv, cpu = in_subprocess(profile, lambda p: driver_with_cpu(profile, p, flat))
-    naive = in_subprocess(profile, lambda p: run_naive(profile, p, flat))
+    a = compare_unbounded(profile, flat, args.repeat)
+    pairs = a.pair_ratios
     rows.append(
         (
-            "(a) no motion, no baud: lines/s",
-            f"{drv.rate:,.0f}",
-            f"{naive.rate:,.0f}",
-            f"{drv.rate / naive.rate:.2f}x",
+            f"(a) no motion, no baud: lines/s (median of {args.repeat})",
+            f"{a.median_rate(a.driver):,.0f}",
+            f"{a.median_rate(a.naive):,.0f}",
+            f"{a.ratio:.2f}x (runs {min(pairs):.2f}-{max(pairs):.2f}x)",
         )
     )
 
@@ -277,7 +321,13 @@ def main() -> None:
     faults = MarlinFaults(corrupt_rate=0.01)
     rows.append(("(d) 1 % corrupted", with_sim(profile, corrupted, motion=False, faults=faults), "-", ""))
 
-    rows.append(("CPU s per 10,000 lines (driver process)", f"{cpu:.2f}", "-", ""))
+    med = {k: statistics.median(v) for k, v in a.cpu.items()}
+    rows.append(
+        ("(a) CPU s per 10,000 lines: sender (no hub)", f"{med['driver']:.2f}", f"{med['naive']:.2f}", "")
+    )
+    rows.append(
+        ("(a) CPU s per 10,000 lines: simulator", f"{med['driver_sim']:.2f}", f"{med['naive_sim']:.2f}", "")
+    )
 
     widths = [max(len(r[i]) for r in [("measure", "driver", "naive", "ratio"), *rows]) for i in range(4)]
     for row in [("measure", "driver", "naive", "ratio"), tuple("-" * w for w in widths), *rows]:

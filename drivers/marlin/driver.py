@@ -254,7 +254,9 @@ class MarlinDriver(SerialDriver[Reply, FirmwareError, FirmwareFacts]):
         entry = self.flow.history.get(oldest.number) if oldest else None
         if entry is not None:
             body = entry[0].decode("latin-1").partition(" ")[2].rpartition("*")[0]
-            quoted = text.partition('"')[2].rstrip('"')
+            # Marlin prints the command between quotes; only the closing one goes (`M862.3 P "MK3S"`
+            # ends with a quote of its own).
+            quoted = text.partition('"')[2].removesuffix('"')
             if body and quoted.startswith(body):
                 return
         self.flow.expect_foreign_ok()

@@ -40,7 +40,8 @@ def test_kiosk_in_chinese_then_ticket_to_done(page: Any, hub: Hub, tmp_path: Pat
     expect()(page.locator("html")).to_have_attribute("lang", "zh-CN")
     # "Any printer", the two printer models present in the hall, and the laser.
     expect()(page.locator("#targets label")).to_have_count(4)
-    page.set_input_files("#file", str(cube(tmp_path)))
+    # Long enough that the phone sees it in progress before it is done (sim-speed 400).
+    page.set_input_files("#file", str(cube(tmp_path, layers=80)))
     page.fill("#maker", "小明")
     page.fill("#name", "钥匙扣")
     with page.expect_response(lambda r: r.url.endswith("/api/jobs") and r.request.method == "POST") as sent:

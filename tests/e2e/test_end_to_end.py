@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -86,7 +87,17 @@ def test_print_clear_and_next_job(hub: Hub, tmp_path: Path) -> None:
             e["data"]["state"] for e in seen if e["type"] == "job" and e["data"]["id"] == first_job["id"]
         ]
         assert states[0] == "queued" and "running" in states and states[-1] == "completed"
-        assert any(e["type"] == "status" and e["data"].get("temperatures") for e in seen)
+
+        # Temperatures come with the firmware's own reports (M155, every couple of seconds): a print
+        # at --sim-speed 400 may end before the first, so wait for one rather than for the clock.
+        def temperatures_seen() -> bool:
+            return any(e["type"] == "status" and e["data"].get("temperatures") for e in seen)
+
+        deadline = time.monotonic() + 15
+        while not temperatures_seen() and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                seen.append(json.loads(hub_ws.recv(timeout=1)))
+        assert temperatures_seen()
 
 
 def test_cura_file_goes_to_the_ender(hub: Hub, tmp_path: Path) -> None:
