@@ -13,7 +13,7 @@ import pytest
 from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblSimulator
 from tests.browser.conftest import shot
-from tests.e2e.inprocess import serve_hub
+from tests.e2e.inprocess import one_machine, serve_hub
 from tests.support import Hub, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -131,12 +131,7 @@ def door_hub(tmp_path: Path) -> Iterator[tuple[httpx.Client, GrblSimulator]]:
     # Slower than the demo: the cut must still be going when the door opens.
     sim = GrblSimulator(get_profile("grbl-laser-400"), speed=100.0)
     port = sim.start()
-    config = {
-        "hub": {"data_dir": str(tmp_path / "data")},
-        "machines": [
-            {"id": LASER, "name": "Laser 400", "driver": "grbl", "port": port, "profile": "grbl-laser-400"}
-        ],
-    }
+    config = one_machine(tmp_path, LASER, "grbl", port, "grbl-laser-400")
     try:
         with serve_hub(config) as client:
             wait_until(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,17 @@ from fabzone.auth import create_token
 from fabzone.config import build_settings
 from fabzone.hub import Hub
 from tests.support import free_port, wait_until
+
+
+def one_machine(
+    tmp_path: Path, machine_id: str, driver: str, port: str, profile: str, **hub: Any
+) -> dict[str, Any]:
+    """The fleet file's structure for a hub of one serial machine (a simulator's pty), data in tmp."""
+    name = machine_id.replace("-", " ").title()
+    return {
+        "hub": {"data_dir": str(tmp_path / "data"), **hub},
+        "machines": [{"id": machine_id, "name": name, "driver": driver, "port": port, "profile": profile}],
+    }
 
 
 @contextmanager

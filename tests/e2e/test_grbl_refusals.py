@@ -14,7 +14,7 @@ import serial
 
 from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblSimulator
-from tests.e2e.inprocess import serve_hub
+from tests.e2e.inprocess import one_machine, serve_hub
 from tests.support import ROOT, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -41,12 +41,7 @@ def refused_laser(
     port = sim.start()
     if "g54_x" in request.param:
         set_g54(port, request.param["g54_x"])
-    config = {
-        "hub": {"data_dir": str(tmp_path / "data"), "arm_timeout_s": 2.0},
-        "machines": [
-            {"id": "laser-1", "name": "Laser", "driver": "grbl", "port": port, "profile": "grbl-laser-400"}
-        ],
-    }
+    config = one_machine(tmp_path, "laser-1", "grbl", port, "grbl-laser-400", arm_timeout_s=2.0)
     try:
         with serve_hub(config) as hub:
             yield hub, sim

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblSimulator
-from tests.e2e.inprocess import serve_hub
+from tests.e2e.inprocess import one_machine, serve_hub
 from tests.support import ROOT, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -24,12 +24,7 @@ LASER_FILE = ROOT / "tests" / "data" / "gcode" / "lightburn_grbl_350x250.gcode"
 def laser(tmp_path: Path) -> Iterator[tuple[httpx.Client, GrblSimulator]]:
     sim = GrblSimulator(get_profile("grbl-laser-400"), speed=500.0)
     port = sim.start()
-    config = {
-        "hub": {"data_dir": str(tmp_path / "data"), "arm_timeout_s": 2.0},
-        "machines": [
-            {"id": "laser-1", "name": "Laser", "driver": "grbl", "port": port, "profile": "grbl-laser-400"}
-        ],
-    }
+    config = one_machine(tmp_path, "laser-1", "grbl", port, "grbl-laser-400", arm_timeout_s=2.0)
     try:
         with serve_hub(config) as hub:
             wait_until(

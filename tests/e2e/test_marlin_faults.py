@@ -13,7 +13,7 @@ import pytest
 
 from drivers.profiles import get_profile
 from drivers.sim.marlin import MarlinSimulator
-from tests.e2e.inprocess import serve_hub
+from tests.e2e.inprocess import one_machine, serve_hub
 from tests.gcode_samples import prusa_mk3s, write
 from tests.support import wait_until
 
@@ -26,12 +26,7 @@ def printer(tmp_path: Path) -> Iterator[tuple[httpx.Client, MarlinSimulator]]:
     # Speed 40: heating takes ~2 s and the 40 layers ~4 s, so there is time to fail in the middle.
     sim = MarlinSimulator(get_profile("prusa-mk3s"), speed=40.0)
     port = sim.start()
-    config = {
-        "hub": {"data_dir": str(tmp_path / "data")},
-        "machines": [
-            {"id": "printer-1", "name": "MK3S", "driver": "marlin", "port": port, "profile": "prusa-mk3s"}
-        ],
-    }
+    config = one_machine(tmp_path, "printer-1", "marlin", port, "prusa-mk3s")
     try:
         with serve_hub(config) as client:
             wait_until(lambda: client.get(MACHINE).json()["state"] == "idle", 30, what="online")

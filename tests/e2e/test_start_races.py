@@ -13,7 +13,7 @@ import pytest
 from drivers.profiles import get_profile
 from drivers.sim.marlin import MarlinSimulator
 from fabzone.hub import Hub
-from tests.e2e.inprocess import serve_hub_and_app
+from tests.e2e.inprocess import one_machine, serve_hub_and_app
 from tests.gcode_samples import prusa_mk3s, write
 from tests.support import wait_until
 
@@ -24,12 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 def printer(tmp_path: Path) -> Iterator[tuple[httpx.Client, Hub, MarlinSimulator]]:
     sim = MarlinSimulator(get_profile("prusa-mk3s"), speed=200.0)
     port = sim.start()
-    config = {
-        "hub": {"data_dir": str(tmp_path / "data")},
-        "machines": [
-            {"id": "printer-1", "name": "MK3S", "driver": "marlin", "port": port, "profile": "prusa-mk3s"}
-        ],
-    }
+    config = one_machine(tmp_path, "printer-1", "marlin", port, "prusa-mk3s")
     try:
         with serve_hub_and_app(config) as (client, hub):
             wait_until(

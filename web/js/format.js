@@ -50,3 +50,13 @@ export function bar(progress) {
   const p = Math.min(1, Math.max(0, progress || 0));
   return `<div class="bar" role="progressbar" aria-valuenow="${Math.round(p * 100)}" data-progress="${p.toFixed(4)}"><div style="width:${(p * 100).toFixed(1)}%"></div></div>`;
 }
+
+/** What the hub knows of a laser's lid: "open" (GRBL reports Door, not ready), "closed" (`Door:0`,
+ * closed and ready to resume) or null. Outside a door state GRBL says nothing of the lid (a machine may
+ * have no switch), so neither do the pages. */
+export function lid(m) {
+  const extra = m.live?.extra || {};
+  if (extra.door_open) return "open";
+  if (extra.machine_state === "Door:0") return "closed";
+  return null;
+}

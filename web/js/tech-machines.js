@@ -1,5 +1,5 @@
 // The dashboard's machine cards and alert list: what a technician can do to each machine and job.
-import { bar, esc, pct, temps } from "./format.js";
+import { bar, esc, lid, pct, temps } from "./format.js";
 import { t } from "./i18n.js";
 import { state } from "./store.js";
 
@@ -26,15 +26,6 @@ const btn = (action, attrs, cls = "") => {
 export function currentJob(m) {
   const id = m.current_job_id || m.live?.job_id;
   return id ? state.jobs.get(id) : null;
-}
-
-/** What the hub knows of a laser's lid: "open" (GRBL reports Door, not ready), "closed" (`Door:0`,
- * closed and ready to resume) or null (GRBL says nothing of the lid outside a door state). */
-function lid(m) {
-  const extra = m.live?.extra || {};
-  if (extra.door_open) return "open";
-  if (extra.machine_state === "Door:0") return "closed";
-  return null;
 }
 
 /** Why a paused machine is paused: the lid in the page's language, else the driver's own words (a

@@ -1,5 +1,5 @@
 // The wall (/): every machine as a big card, the queue, and what finished in the last hour.
-import { bar, clock, duration, esc, pct, temps, timeLeft } from "./format.js";
+import { bar, clock, duration, esc, lid, pct, temps, timeLeft } from "./format.js";
 import { init, onLangChange, picker, t } from "./i18n.js";
 import { start, state, subscribe } from "./store.js";
 
@@ -9,16 +9,6 @@ const $ = (id) => document.getElementById(id);
 function jobOf(m) {
   const id = m.current_job_id || m.live?.job_id;
   return id ? state.jobs.get(id) : null;
-}
-
-/** What the hub knows of a laser's lid: "open" (GRBL reports Door, not ready), "closed" (`Door:0`,
- * closed and ready to resume) or null. Outside a door state GRBL says nothing of the lid (a machine may
- * have no switch), so neither does the wall. */
-function lid(m) {
-  const extra = m.live?.extra || {};
-  if (extra.door_open) return "open";
-  if (extra.machine_state === "Door:0") return "closed";
-  return null;
 }
 
 /** Why the machine is stopped, for the card: the firmware's words on error, the lid or the driver's
