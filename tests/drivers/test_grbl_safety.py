@@ -17,10 +17,10 @@ import serial
 
 from drivers.base import DriverState, NotReady
 from drivers.grbl import GrblDriver
-from drivers.grbl.lines import iter_job
 from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblSimulator
 from tests.drivers.rig import Recorder, rigs
+from tests.drivers.test_grbl_driver import executed_job, job_lines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,13 +39,6 @@ def make_job(tmp_path: Path, name: str = "job.gcode", head: str = "") -> Path:
     path.write_text(f"G21 G90\n{head}G0 X10 Y10\nM4 S0\nG1 F3000\n{moves}M5\n", encoding="utf-8")
     return path
 
-
-def job_lines(path: Path) -> list[str]:
-    return [x.text for x in iter_job(path, PROFILE.flow.max_command_chars)]
-
-
-def executed_job(sim: GrblSimulator) -> list[str]:
-    return [c for c in sim.executed if not c.startswith("$")]
 
 
 def as_technician(port: str, *lines: str) -> None:
