@@ -64,8 +64,8 @@ class GrblSimulator(SimTransport[bool]):  # replies wait in `_txq`
     $11x rate; G0 at the $110/$111 rates); a feed hold stops the head where it is and stays `Hold:1`
     for the deceleration time feed/$120; soft limits check 0..$13x (the machine's origin at 0, as with
     HOMING_FORCE_SET_ORIGIN); `$I` lists M7 (`[OPT:VM,…]`) only when the profile says
-    `laser.enable_m7`, but the parser runs M7 on every build; jogging (`$J=`) answers error:20; a
-    hard/soft limit alarm blocks everything, status reports included, until 0x18, as protocol.c does.
+    `laser.enable_m7`, and the parser answers M7 error:20 on a build without it; jogging (`$J=`)
+    answers error:20; a hard/soft limit alarm blocks everything, status reports included, until 0x18, as protocol.c does.
     With `motion=False` moves, dwells, homing and door restore delays take no time.
     """
 

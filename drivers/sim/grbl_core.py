@@ -73,6 +73,7 @@ class GrblFirmware:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.profile = profile
+        self.m7 = profile.laser is not None and profile.laser.enable_m7  # built with ENABLE_M7
         self.speed = speed
         self.motion = motion
         self.faults = faults or GrblFaults()

@@ -17,7 +17,8 @@ _G_GROUP = {
     17: 2, 18: 2, 19: 2, 90: 3, 91: 3, 91.1: 4, 93: 5, 94: 5, 20: 6, 21: 6,
     40: 7, 43.1: 8, 49: 8, 54: 12, 55: 12, 56: 12, 57: 12, 58: 12, 59: 12, 61: 13,
 }  # fmt: skip
-# M7 is a compile-time option (ENABLE_M7); this build has it, as laser builds with air assist do.
+# M7 is a compile-time option (ENABLE_M7): `parse(..., m7=False)` answers it error:20, as a build
+# without it does (gc_execute_line has no case for it there); the profile's `laser.enable_m7` says which.
 _M_GROUP = {0: 4, 1: 4, 2: 4, 30: 4, 3: 7, 4: 7, 5: 7, 7: 8, 8: 8, 9: 8}
 _VALUE_LETTERS = frozenset("FIJKLNPRSTXYZ")
 _AXES = "XYZ"
@@ -84,14 +85,14 @@ class GcodeError(Exception):
         self.code = code
 
 
-def parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float) -> Action:
+def parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float, m7: bool = True) -> Action:
     """gc_execute_line() steps 1–3: check one stripped, upper-case block against the modal state."""
     pairs = _WORD.findall(text)
     if pairs and sum(len(a) + len(b) for a, b in pairs) == len(text):
         act = _simple(pairs, modal, pos, s_max)
         if act is not None:
             return act
-    return _parse(text, modal, pos, s_max)
+    return _parse(text, modal, pos, s_max, m7)
 
 
 def _simple(
@@ -138,7 +139,7 @@ def _simple(
     return Action(new, [target], length, rapid=mode == 0, feed=0.0 if mode == 0 else feed)
 
 
-def _parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float) -> Action:
+def _parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float, m7: bool = True) -> Action:
     words: dict[str, float] = {}
     gs: list[float] = []
     ms: list[int] = []
@@ -164,7 +165,7 @@ def _parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: floa
             groups.add(("G", group))
             gs.append(g)
         elif letter == "M":
-            if value != int(value) or int(value) not in _M_GROUP:
+            if value != int(value) or int(value) not in _M_GROUP or (int(value) == 7 and not m7):
                 raise GcodeError(codes.UNSUPPORTED_COMMAND)
             group = _M_GROUP[int(value)]
             if ("M", group) in groups:

@@ -31,7 +31,7 @@ def gcode_line(fw: GrblFirmware, line: Line, now: float, out: list[str]) -> None
     """A G-code line: parsed, soft-limit checked, planned at once or held as `fw.pending`."""
     s_max = fw.settings[30]
     try:
-        act = parse(line.text, fw.modal, fw.planned, s_max)
+        act = parse(line.text, fw.modal, fw.planned, s_max, fw.m7)
     except GcodeError as err:
         fw.reply(err.code, out)
         return

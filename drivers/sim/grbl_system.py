@@ -67,7 +67,7 @@ def status_report(fw: GrblFirmware, now: float) -> str:
 def run_startup_line(fw: GrblFirmware, text: str, now: float) -> list[str]:
     """system_execute_startup(): `>line:ok` (deliberately not a bare `ok`)."""
     try:
-        act = parse(text, fw.modal, fw.planned, fw.settings[30])
+        act = parse(text, fw.modal, fw.planned, fw.settings[30], fw.m7)
     except GcodeError as err:
         return [f">{text}:error:{err.code}"]
     fw.modal = act.modal
@@ -136,8 +136,7 @@ def _idle_command(fw: GrblFirmware, line: Line, now: float, out: list[str]) -> N
     elif text == "$I":
         # V variable spindle; M mist (M7) only on a build with ENABLE_M7, as the profile says, so
         # that `$I` tells the same story as the profile validation checks files against.
-        laser = fw.profile.laser
-        letters = "VM" if laser is not None and laser.enable_m7 else "V"
+        letters = "VM" if fw.m7 else "V"
         opt = f"[OPT:{letters},{fw.planner.capacity},{fw.rx.capacity}]"
         out += [VERSION, opt]
         fw.reply(st.OK, out)

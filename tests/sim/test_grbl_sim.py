@@ -139,6 +139,22 @@ def test_system_reports(make: Factory) -> None:
     assert host.until(answer) == ["error:3"]
 
 
+def test_m7_only_on_a_build_with_it(make: Factory) -> None:
+    # grbl-laser-400 is built with ENABLE_M7 (`$I` says M); k40-grbl is not: M7 is error:20 there,
+    # which is what validation refuses it for (gcode.laser_no_m7).
+    for profile, opt, m7 in (
+        ("grbl-laser-400", "[OPT:VM,15,128]", "ok"),
+        ("k40-grbl", "[OPT:V,15,128]", "error:20"),
+    ):
+        _, host = make(profile)
+        host.send("$I")
+        assert host.until(answer)[1] == opt
+        host.send("M7")
+        assert host.until(answer) == [m7]
+        host.send("M8")
+        assert host.until(answer) == ["ok"]
+
+
 def test_one_ok_per_line_and_executed_record(make: Factory) -> None:
     sim, host = make()
     lines = ["G21", "G90", "M4 S300", *(f"G1 X{k}.5 Y{k} F3000" for k in range(40)), "M5"]
