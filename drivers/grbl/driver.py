@@ -67,7 +67,7 @@ from drivers.grbl.lines import iter_job
 from drivers.grbl.reader import GrblReader
 from drivers.grbl.replies import Bracket, Reply, Setting, StatusReport
 from drivers.grbl.sender import GrblSender
-from drivers.grbl.settings import check_settings
+from drivers.grbl.settings import check_build, check_settings
 
 SYSTEMS = ("G54", "G55", "G56", "G57", "G58", "G59")
 # GRBL prints offsets with 3 decimals (report.c, N_DECIMAL_COORDVALUE_MM): smaller is zero.
@@ -315,7 +315,8 @@ class GrblDriver(GrblReader, GrblSender):
     # -- refusals: settings and work offsets (with the lock held) ------------------------------
 
     def _find_refusal(self) -> str | None:
-        return check_settings(self.profile, self.facts.settings) or self._offset_refusal()
+        settings = check_settings(self.profile, self.facts.settings)
+        return settings or check_build(self.profile, self.facts.options) or self._offset_refusal()
 
     def _offset_refusal(self) -> str | None:
         named = self._offsets.named() if self._offsets is not None else []

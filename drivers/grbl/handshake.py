@@ -32,7 +32,8 @@ class GrblFacts:
 
     version: str = ""
     settings: dict[int, float] = field(default_factory=dict)
-    planner_blocks: int | None = None  # `[OPT:V,15,128]`
+    options: str | None = None  # the build's option letters of `[OPT:V,15,128]` (M: ENABLE_M7)
+    planner_blocks: int | None = None
     rx_buffer_bytes: int | None = None
     locked: bool = False  # `[MSG:'$H'|'$X' to unlock]` or state Alarm after the banner
     state: StatusReport | None = None
@@ -128,6 +129,7 @@ class Handshake:
             if isinstance(r, Bracket) and r.key == "OPT":
                 # `[OPT:V,15,128]`: option letters, planner blocks, RX buffer bytes (report.c).
                 fields = r.value.split(",")
+                self.facts.options = fields[0]
                 if len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit():
                     self.facts.planner_blocks, self.facts.rx_buffer_bytes = int(fields[1]), int(fields[2])
         self.facts.state = self.status()

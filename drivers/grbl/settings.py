@@ -1,4 +1,5 @@
-"""GRBL settings (`$$`) the hub depends on: laser mode ($32) and full-power S ($30) against the profile."""
+"""What the hub depends on in a GRBL controller: laser mode ($32), full-power S ($30) and the build's M7,
+each against the profile."""
 
 from __future__ import annotations
 
@@ -28,3 +29,16 @@ def check_settings(profile: Profile, settings: dict[int, float]) -> str | None:
                 f"profile {profile.id}: every S in a job would burn at the wrong power; set $30={s_max:g}"
             )
     return None
+
+
+def check_build(profile: Profile, options: str | None) -> str | None:
+    """None unless the profile promises M7 (`laser.enable_m7`, so validation lets it through) and `$I`
+    says this build has none (no `M` in `[OPT:…]`, report.c): every such job would stop at error:20."""
+    laser = profile.laser
+    if laser is None or not laser.enable_m7 or options is None or "M" in options:
+        return None
+    return (
+        f"the profile {profile.id} says this controller runs M7 (mist air assist), but its build has none "
+        f"([OPT:{options}…] from $I): a job using M7 would stop with error:20; set enable_m7 = false in "
+        "the profile (M8 works on every build)"
+    )

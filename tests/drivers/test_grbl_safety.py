@@ -40,7 +40,6 @@ def make_job(tmp_path: Path, name: str = "job.gcode", head: str = "") -> Path:
     return path
 
 
-
 def as_technician(port: str, *lines: str) -> None:
     """What a technician does with another program (LaserGRBL, a terminal) while the hub is not
     connected: each line must be answered `ok`."""
@@ -163,3 +162,34 @@ def test_setting_write_that_fixes_full_power_lifts_the_refusal(
     driver.start_job("j2", job)
     assert (end := rec.job_end()).outcome == "completed", end
     assert executed_job(sim) == job_lines(job)
+
+
+def test_a_profile_promising_m7_to_a_build_without_it_refuses_jobs(tmp_path: Path) -> None:
+    # The controller was built without ENABLE_M7 (`$I` says [OPT:V,…]) but the profile says M7 runs:
+    # validation would let M7 through, and the job would stop at error:20 halfway through the cut.
+    laser = PROFILE.laser
+    assert laser is not None and laser.enable_m7
+    without_m7 = PROFILE.model_copy(update={"laser": laser.model_copy(update={"enable_m7": False})})
+    sim = GrblSimulator(without_m7, speed=500.0)
+    driver = GrblDriver(PROFILE, sim.start())
+    try:
+        driver.connect()
+        assert driver.status.state is DriverState.ERROR
+        assert (
+            driver.status.message and "M7" in driver.status.message and "enable_m7" in driver.status.message
+        )
+        with pytest.raises(NotReady, match="M7"):
+            driver.start_job("j1", make_job(tmp_path))
+        assert not [c for c in sim.executed if not c.startswith("$")]
+    finally:
+        driver.close()
+        sim.stop()
+    # The same controller under a profile that tells the truth takes jobs.
+    sim = GrblSimulator(without_m7, speed=500.0)
+    driver = GrblDriver(without_m7, sim.start())
+    try:
+        driver.connect()
+        assert driver.status.state is DriverState.IDLE
+    finally:
+        driver.close()
+        sim.stop()
