@@ -29,7 +29,7 @@ export function temperatureChart(samples) {
       `<text x="${PAD.l - 4}" y="${y(v) + 4}" text-anchor="end" fill="#a9b4bf" font-size="11">${v}</text>`);
   }
   const span = t1 - t0;
-  const ago = span < 120 ? `−${Math.round(span)} s` : `−${Math.round(span / 60)} min`;
+  const ago = `−${span < 120 ? t("time.s", { s: Math.round(span) }) : t("time.min", { m: Math.round(span / 60) })}`;
   grid.push(`<text x="${PAD.l}" y="${H - 5}" fill="#a9b4bf" font-size="11">${ago}</text>`,
     `<text x="${W - PAD.r}" y="${H - 5}" text-anchor="end" fill="#a9b4bf" font-size="11">°C</text>`);
   const paths = keys.map(

@@ -115,7 +115,7 @@ function drawError(err) {
     text = apiText(err.detail);
   } else if (err.status === 429) {
     title = t("kiosk.rate_limited_title");
-    const wait = Number(err.headers?.get("Retry-After")) || err.detail?.params?.retry_after || 60;
+    const wait = Number(err.headers?.get("Retry-After")) || Number(err.detail?.params?.seconds) || 60;
     text = t("kiosk.rate_limited", { s: wait });
   } else {
     text = apiText(err.detail) || t("kiosk.error_generic", { status: err.status });
