@@ -20,6 +20,24 @@ COMMAND_TTL_S = 30.0
 TOPICS = ("availability", "status", "events", "cmd", "cmd/result")
 
 
+def is_number(value: Any) -> bool:
+    """A JSON number (`ts`, `expires_at`, ...): an int or a float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_status_snapshot(data: dict[str, Any]) -> bool:
+    """A status is always the complete snapshot (docs/mqtt.md) with the schema's required keys; anything
+    less (a device's "partial update", a truncated payload) would leave the hub guessing."""
+    boot = data.get("boot")
+    return (
+        is_number(data.get("ts"))
+        and isinstance(boot, int)
+        and not isinstance(boot, bool)
+        and data.get("kind") in ("printer", "laser")
+        and isinstance(data.get("state"), str)
+    )
+
+
 def prefix(site: str, machine: str) -> str:
     return f"{ROOT}/{site}/{machine}"
 

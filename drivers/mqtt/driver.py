@@ -6,9 +6,7 @@ import hashlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +25,7 @@ from drivers.base import (
     Temperature,
 )
 from drivers.mqtt import contract
+from drivers.mqtt.commands import Commands
 from drivers.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -42,40 +41,14 @@ _STATES = {
     "error": DriverState.ERROR,
 }
 _OUTCOMES = {"completed", "failed", "cancelled", "interrupted"}
-# An answer published just before a command's `expires_at` still has to cross the broker: the hub waits
-# this much longer than the command lives before it calls the command unanswered.
-_ANSWER_SLACK_S = 1.0
 
 
-def _is_snapshot(data: dict[str, Any]) -> bool:
-    """A status is always the complete snapshot (docs/mqtt.md) with the schema's required keys; anything
-    less (a device's "partial update", a truncated payload) would leave the hub guessing."""
-    ts, boot = data.get("ts"), data.get("boot")
+def _ended(snap: dict[str, Any], job_id: str | None) -> dict[str, Any] | None:
+    """The retained `status.last_job` if it tells how `job_id` ended."""
+    last = snap.get("last_job") or {}
     return (
-        isinstance(ts, int | float)
-        and not isinstance(ts, bool)
-        and isinstance(boot, int)
-        and not isinstance(boot, bool)
-        and data.get("kind") in ("printer", "laser")
-        and isinstance(data.get("state"), str)
+        last if job_id is not None and last.get("id") == job_id and last.get("outcome") in _OUTCOMES else None
     )
-
-
-@dataclass
-class _Pending:
-    """A command waiting for its `cmd/result`."""
-
-    command: str
-    job_id: str | None
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: dict[str, Any] | None = None
-    # Why the hub stopped waiting without an answer: the job ended, the device restarted (it forgot
-    # the command and must not get it again), or the driver closed.
-    aborted: str | None = None
-
-
-class CommandFailed(NotReady):
-    """The device answered a command with `ok: false` (its `code` and words in the message)."""
 
 
 class MqttDriver(Driver):
@@ -113,8 +86,8 @@ class MqttDriver(Driver):
         self.ack_timeout_s = ack_timeout_s
         self.start_timeout_s = start_timeout_s
         self.broker_grace_s = broker_grace_s
-        self.resend_s = resend_s
         self._lock = threading.Lock()
+        self._commands = Commands(self.prefix, self._lock, resend_s=resend_s, closed=lambda: self._closed)
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
         self._device_online = threading.Event()
@@ -127,13 +100,11 @@ class MqttDriver(Driver):
         # event: the caller ends the job it could not start, and it must be ended only once.
         self._unconfirmed: str | None = None
         self._ended: set[str] = set()
-        self._waiting: dict[str, _Pending] = {}
         self._status_seen = threading.Condition()
         self._warned_snapshot = False
         self._grace_timer: threading.Timer | None = None
         self._closed = False
         self._up = False  # ConnectionChanged(True) was reported
-        self.commands_sent = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -162,7 +133,7 @@ class MqttDriver(Driver):
             if self._closed:
                 return
             self._closed = True
-        self._abort_pending("the driver was closed")
+        self._commands.abort("the driver was closed")
         self._cancel_grace()
         if self._client is not None:
             self._client.disconnect()
@@ -240,7 +211,7 @@ class MqttDriver(Driver):
         if rebooted:
             # A restarted device forgot the commands it saw (and any download it was doing): a
             # command sent again now would run a second time, or run for a job that has ended.
-            self._abort_pending("the device restarted")
+            self._commands.abort("the device restarted")
 
     def _device_lost(self, reason: str, *, end_job: bool = True) -> None:
         self._device_online.clear()
@@ -250,14 +221,14 @@ class MqttDriver(Driver):
             if self._job is not None:
                 self._job_ended(self._job, "interrupted", reason)
             # Its connection died: whatever it was doing for us, the hub has stopped waiting for it.
-            self._abort_pending(f"the device went offline ({reason})")
+            self._commands.abort(f"the device went offline ({reason})")
         self._set_status(state=DriverState.DISCONNECTED, message=reason)
         if self._up:
             self._up = False
             self._emit(ConnectionChanged(False, reason))
 
     def _on_status(self, data: dict[str, Any]) -> None:
-        if not _is_snapshot(data):
+        if not contract.is_status_snapshot(data):
             # Once per driver: a device that keeps sending them would otherwise fill the log at 2 Hz.
             level = logging.DEBUG if self._warned_snapshot else logging.WARNING
             self._warned_snapshot = True
@@ -293,9 +264,8 @@ class MqttDriver(Driver):
         self._have_status.set()
         with self._status_seen:
             self._status_seen.notify_all()
-        last = snap.get("last_job") or {}
-        if self._job is not None and last.get("id") == self._job and last.get("outcome") in _OUTCOMES:
-            self._job_ended(self._job, last["outcome"], last.get("reason"), int(job.get("lines_done") or 0))
+        if (last := _ended(snap, self._job)) is not None:
+            self._job_ended(last["id"], last["outcome"], last.get("reason"), int(job.get("lines_done") or 0))
 
     def _on_device_event(self, data: dict[str, Any]) -> None:
         if data.get("type") == "job_ended" and data.get("job_id") == self._job and self._job:
@@ -305,29 +275,14 @@ class MqttDriver(Driver):
 
     def _on_result(self, data: dict[str, Any]) -> None:
         with self._lock:
-            pending = self._waiting.get(str(data.get("id")))
-            if pending is None or pending.answer is not None:
-                return  # not ours, or a duplicate of an answer we have
-            pending.answer = data
+            pending = self._commands.answer(data)
+            if pending is None:
+                return
             if pending.command == "start" and data.get("ok") and self._unconfirmed == pending.job_id:
                 # Confirmed here, on paho's thread, before any later message: a job_ended that follows
                 # at once (a tiny job) is then reported as the job's end, not as a failed start.
                 self._unconfirmed = None
         pending.done.set()
-
-    def _abort_pending(self, reason: str, job_id: str | None = None, *, keep: str | None = None) -> None:
-        """Stop waiting for (and re-sending) the commands for `job_id`, or all of them; not `keep`."""
-        with self._lock:
-            pending = [
-                p
-                for p in self._waiting.values()
-                if (job_id is None or p.job_id == job_id) and p.command != keep
-            ]
-            for p in pending:
-                if p.answer is None and p.aborted is None:
-                    p.aborted = reason
-        for p in pending:
-            p.done.set()
 
     def _job_ended(
         self, job_id: str, outcome: JobOutcome, reason: str | None, lines: int | None = None
@@ -341,7 +296,7 @@ class MqttDriver(Driver):
             unconfirmed = self._unconfirmed == job_id
         # Its commands are moot, and a `start` still waiting fails with this end (see _unconfirmed). Not
         # a `cancel`: the end is what it asked for, and its answer follows.
-        self._abort_pending(f"job {job_id} ended ({outcome}: {reason})", job_id, keep="cancel")
+        self._commands.abort(f"job {job_id} ended ({outcome}: {reason})", job_id, keep="cancel")
         if unconfirmed:
             return
         done = lines if lines is not None else self.status.lines_acked
@@ -349,67 +304,26 @@ class MqttDriver(Driver):
 
     # -- commands ------------------------------------------------------------------------------------
 
+    @property
+    def resend_s(self) -> float:
+        """How often an unanswered command is sent again."""
+        return self._commands.resend_s
+
     def _command(
         self, command: str, job_id: str | None, args: dict[str, Any] | None = None, *, wait: float | None
     ) -> dict[str, Any] | None:
         client = self._client
         if client is None:
             raise NotReady("not connected")
-        cmd_id = uuid.uuid4().hex
-        # A waited-for command lives exactly as long as the hub waits for it: a copy that reaches the
-        # device later is refused as expired, so what the hub reported as unanswered never runs.
-        expires_at = time.time() + (contract.COMMAND_TTL_S if wait is None else wait)
-        payload = {
-            "id": cmd_id,
-            "expires_at": round(expires_at, 3),
-            "job_id": job_id,
-            "command": command,
-            "args": args or {},
-        }
-        pending = _Pending(command, job_id)
-        with self._lock:
-            # Under the lock close() takes: a command is either refused here or aborted by close().
-            if self._closed:
-                raise NotReady("not connected")
-            self._waiting[cmd_id] = pending
-        try:
-            # QoS 1, never retained: paho keeps it across a broker outage and resends it (with DUP)
-            # after reconnecting; the device drops the repeat by its id.
-            raw = contract.dumps(payload)
-            client.publish(f"{self.prefix}/cmd", raw, qos=contract.QOS, retain=False)
-            self.commands_sent += 1
-            if wait is None:
-                return None
-            deadline = time.monotonic() + wait + _ANSWER_SLACK_S
-            # Devices hold clean sessions: a command published while the device was reconnecting
-            # reaches nobody. Sent again, same id, until answered: the device runs it once at most.
-            # Not after it expired (the device would refuse it), nor once it was aborted.
-            while not pending.done.wait(min(self.resend_s, max(0.0, deadline - time.monotonic()))):
-                if time.monotonic() >= deadline:
-                    raise DriverError(f"{command}: no answer from {self.prefix} within {wait:.0f} s")
-                if time.time() < expires_at:
-                    client.publish(f"{self.prefix}/cmd", raw, qos=contract.QOS, retain=False)
-        finally:
-            with self._lock:
-                self._waiting.pop(cmd_id, None)
-        answer = pending.answer
-        if answer is None:
-            raise NotReady(f"{command}: {pending.aborted}")
-        if not answer.get("ok"):
-            raise CommandFailed(
-                f"{command} refused by the device: {answer.get('code')}: {answer.get('message')}"
-            )
-        return answer
+        return self._commands.send(client, command, job_id, args, wait=wait)
 
     def start_job(self, job_id: str, path: Path, total_lines: int | None = None) -> None:
         if self.status.state != DriverState.IDLE or self._job is not None:
             raise NotReady(f"cannot start: machine is {self.status.state.value}")
         if self._file_url is None:
             raise DriverError("no file URL source: the hub serves job files to MQTT machines")
-        digest = hashlib.sha256()
         with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
+            digest = hashlib.file_digest(fh, "sha256")
         args = {
             "url": self._file_url(path),
             "sha256": digest.hexdigest(),
@@ -439,8 +353,7 @@ class MqttDriver(Driver):
         snap = self._snapshot
         if (snap.get("job") or {}).get("id") == job_id:
             return
-        last = snap.get("last_job") or {}
-        if last.get("id") == job_id and last.get("outcome") in _OUTCOMES:
+        if (last := _ended(snap, job_id)) is not None:
             done = (total_lines or 0) if last["outcome"] == "completed" else self.status.lines_acked
             self._job_ended(job_id, last["outcome"], last.get("reason"), done)
         else:

@@ -14,8 +14,8 @@ import pytest
 
 from drivers.base import ConnectionChanged, DriverEvent, DriverState, JobEnded
 from drivers.mqtt import MqttDriver
+from drivers.mqtt.commands import CommandFailed
 from drivers.mqtt.contract import dumps
-from drivers.mqtt.driver import CommandFailed
 from drivers.profiles import get_profile
 from drivers.sim.mqtt import MqttDevice
 from tests.mqtt.broker import Mosquitto
