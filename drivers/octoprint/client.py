@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -25,7 +25,11 @@ class WrongState(NotReady):
 
 
 class OctoPrintError(DriverError):
-    """Any other answer OctoPrint gave with an error status (400, 404, 415, 5xx)."""
+    """Any other answer OctoPrint gave with an error status (400, 404, 415, 5xx); `status` is it."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,10 @@ class OctoPrintClient:
         if response.status_code == 409:
             raise WrongState(f"OctoPrint: printer not ready for {where} (409): {detail}")
         if response.status_code == 415:
-            raise OctoPrintError(f"OctoPrint refused the file type (415; upload as .gcode): {detail}")
-        raise OctoPrintError(f"OctoPrint answered {response.status_code} to {where}: {detail}")
+            raise OctoPrintError(f"OctoPrint refused the file type (415; upload as .gcode): {detail}", 415)
+        raise OctoPrintError(
+            f"OctoPrint answered {response.status_code} to {where}: {detail}", response.status_code
+        )
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, path, **kwargs)
@@ -207,12 +213,12 @@ class OctoPrintClient:
             effective_print=bool(data.get("effectivePrint")),
         )
 
-    def last_print(self, name: str, *, missing_ok: bool = False) -> LastPrint | bool | None:
+    def last_print(self, name: str, *, missing_ok: bool = False) -> LastPrint | Literal[False] | None:
         """The file's `prints.last` (None: never printed to its end or failure; False: no such file)."""
         try:
             data = self._json("GET", f"/api/files/local/{quote(name)}")
         except OctoPrintError as exc:
-            if missing_ok and "404" in str(exc):
+            if missing_ok and exc.status == 404:
                 return False
             raise
         last = (data.get("prints") or {}).get("last")
@@ -225,7 +231,7 @@ class OctoPrintClient:
         try:
             self._request("DELETE", f"/api/files/local/{quote(name)}")
         except OctoPrintError as exc:
-            if "404" not in str(exc):
+            if exc.status != 404:
                 raise
 
     def job(self) -> JobInfo:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,14 +19,10 @@ from drivers.base import (
     JobOutcome,
     NotReady,
 )
-from drivers.octoprint.client import (
-    JobInfo,
-    OctoPrintClient,
-    PrinterState,
-    job_from,
-    state_from,
-)
+from drivers.octoprint.client import JobInfo, OctoPrintClient, PrinterState, job_from, state_from
+from drivers.octoprint.ending import from_event, from_record
 from drivers.octoprint.push import Message, PushSocket
+from drivers.octoprint.status import Following, read_state
 from drivers.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -38,30 +33,6 @@ POLL_S = 1.0
 SETTLE_S = 2.0
 # OctoPrint unreachable this many polls in a row: the link is lost.
 FAILED_POLLS = 2
-CANCELLED_ON_OCTOPRINT = "cancelled on OctoPrint (not by the hub)"
-# The same, inferred after the fact (PrintFailed missed: hub down or push socket cut at that moment).
-CANCELLED_ON_OCTOPRINT_INFERRED = (
-    "cancelled on OctoPrint (not by the hub; inferred: OctoPrint recorded a failed print "
-    "and showed no printer error)"
-)
-
-
-@dataclass(frozen=True)
-class Following:
-    """How the driver follows OctoPrint right now (a read-only snapshot for diagnostics and tests).
-
-    `push_logged_in`: the push socket is up and logged in (OctoPrint sends status only to a logged-in
-    socket whose user may see it); `push_logins`: sockets that logged in so far; `push_reauths`:
-    `reauthRequired` messages OctoPrint sent (`last_reauth_reason`: "modified", "logout", "stale",
-    "removed"); `pushed`: `current` status messages applied; `polls`: REST polls of printer and job,
-    made only while the push socket is down or silent."""
-
-    push_logged_in: bool
-    push_logins: int
-    push_reauths: int
-    last_reauth_reason: str | None
-    pushed: int
-    polls: int
 
 
 def job_file_name(job_id: str) -> str:
@@ -94,14 +65,13 @@ class OctoPrintDriver(Driver):
         self._api_key = api_key or ""
         self._api_key_source = api_key_source or "the machine's api_key_env"
         self._serial_port = serial_port
-        self._baudrate = baudrate or getattr(profile, "baud", None)
+        self._baudrate = baudrate or profile.baud
         self._client: OctoPrintClient | None = None
         self._push: PushSocket | None = None
         self._monitor: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._job_id: str | None = None
-        self._file: str | None = None
         self._total: int | None = None
         self._cancel_requested = False
         self._estop = False
@@ -180,6 +150,12 @@ class OctoPrintDriver(Driver):
             self._client.close()
         self._set_status(state=DriverState.DISCONNECTED)
 
+    @property
+    def _file(self) -> str | None:
+        """The job's file on OctoPrint (None: no job)."""
+        job_id = self._job_id
+        return None if job_id is None else job_file_name(job_id)
+
     def _require_client(self) -> OctoPrintClient:
         if self._client is None or self._closed:
             raise NotReady("not connected to OctoPrint")
@@ -202,8 +178,7 @@ class OctoPrintDriver(Driver):
                 self._adopt(job_id, total_lines)
                 return
             raise NotReady(f"OctoPrint is printing something else ({current})")
-        record = client.last_print(name, missing_ok=True)
-        if record not in (False, None):
+        if client.last_print(name, missing_ok=True):
             raise NotReady(f"OctoPrint already printed {name}; not starting it twice")
         self._adopt(job_id, total_lines)
         try:
@@ -241,7 +216,6 @@ class OctoPrintDriver(Driver):
     def _adopt(self, job_id: str, total_lines: int | None) -> None:
         with self._lock:
             self._job_id = job_id
-            self._file = job_file_name(job_id)
             self._total = total_lines
             self._cancel_requested = False
             self._estop = False
@@ -251,7 +225,7 @@ class OctoPrintDriver(Driver):
 
     def _forget(self) -> None:
         with self._lock:
-            self._job_id = self._file = None
+            self._job_id = None
         self._set_status(state=DriverState.IDLE, job_id=None, lines_acked=0, lines_total=None)
 
     def _settle_from_record(self, client: OctoPrintClient) -> bool:
@@ -259,34 +233,25 @@ class OctoPrintDriver(Driver):
         name = self._file
         if name is None:
             return True
-        record = client.last_print(name, missing_ok=True)
-        if record is False:
-            self._end("interrupted", "OctoPrint has no file for this job: it never started there")
-        elif record is None:
-            if self._idle_since is not None and time.monotonic() - self._idle_since < 10 * SETTLE_S:
-                return False
-            self._end("interrupted", "OctoPrint holds the file but never printed it")
-        elif record.success:  # type: ignore[union-attr]
-            self._end("completed", None)
-        elif self._cancel_requested or self._estop:
-            self._end("cancelled", self._last_error)
-        elif self._last_error:
-            self._end("failed", self._last_error)
-        else:
-            # OctoPrint 1.11 records a failure without its reason (`prints.last` and `history` carry
-            # only success, date, printer profile), and PrintFailed was missed. A firmware error
-            # leaves the printer closed with the error until someone reconnects it; none was seen,
-            # so OctoPrint's user or a plugin cancelled the print (or an error was cleared by a
-            # reconnect on OctoPrint before the hub looked: that cannot be told apart).
-            self._end("failed", CANCELLED_ON_OCTOPRINT_INFERRED)
+        since = self._idle_since
+        verdict = from_record(
+            client.last_print(name, missing_ok=True),
+            stopped_by_hub=self._cancel_requested or self._estop,
+            error=self._last_error,
+            may_wait=since is not None and time.monotonic() - since < 10 * SETTLE_S,
+        )
+        if verdict is None:
+            return False
+        self._end(*verdict)
         return True
 
     def _end(self, outcome: JobOutcome, reason: str | None) -> None:
         with self._lock:
-            job_id, name = self._job_id, self._file
+            job_id = self._job_id
             if job_id is None:
                 return
-            self._job_id = self._file = None
+            name = job_file_name(job_id)
+            self._job_id = None
             lines = self.status.lines_acked
             if outcome == "completed" and self._total:
                 lines = self._total
@@ -297,10 +262,9 @@ class OctoPrintDriver(Driver):
             lines_acked=lines,
         )
         self._emit(JobEnded(job_id, outcome, lines, reason))
-        if name is not None:
-            # Right after a print OctoPrint still holds the file (analysis, selection): 409 "in use"
-            # for a moment, so the delete retries on a thread of its own.
-            threading.Thread(target=self._delete, args=(name, 10), daemon=True).start()
+        # Right after a print OctoPrint still holds the file (analysis, selection): 409 "in use" for a
+        # moment, so the delete retries on a thread of its own.
+        threading.Thread(target=self._delete, args=(name, 10), daemon=True).start()
 
     def _delete(self, name: str, attempts: int = 1) -> None:
         for attempt in range(attempts):
@@ -360,51 +324,27 @@ class OctoPrintDriver(Driver):
             self._on_octoprint_event(str(event.get("type")), event.get("payload") or {})
 
     def _on_octoprint_event(self, kind: str, payload: dict[str, Any]) -> None:
-        # Event payloads: docs "Events" (PrintDone, PrintFailed with reason "cancelled" or "error").
         if kind == "Error":
             self._last_error = str(payload.get("error") or "") or self._last_error
             return
         if payload.get("name") != self._file or kind not in ("PrintDone", "PrintFailed"):
             return
-        if kind == "PrintDone":
-            self._end("completed", None)
-        elif payload.get("reason") == "cancelled":
-            by_us = self._cancel_requested or self._estop
-            self._end("cancelled" if by_us else "failed", None if by_us else CANCELLED_ON_OCTOPRINT)
-        else:
-            reason = payload.get("error") or self._last_error or "the print failed on OctoPrint"
-            self._end("cancelled" if self._estop else "failed", str(reason))
+        by_hub, estop = self._cancel_requested, self._estop
+        self._end(*from_event(kind, payload, cancel_requested=by_hub, estop=estop, error=self._last_error))
 
     def _update(self, state: PrinterState, job: JobInfo) -> None:
         with self._lock:
-            job_id, ours = self._job_id, job.file_name is not None and job.file_name == self._file
-            total = self._total
-        if state.flag("error") or (state.flag("closedOrError") and not state.operational):
-            self._last_error = state.error or state.text
-            if job_id is not None and self._idle_since is None:
-                self._idle_since = time.monotonic()  # settled from the print record if no event says
-            self._set_status(
-                state=DriverState.ERROR, message=self._last_error, temperatures=state.temperatures
-            )
-        elif job_id is not None and ours and state.busy:
+            seen, changes = read_state(state, job, job_file=self._file, total=self._total)
+            following = self._job_id is not None
+        if seen == "error":
+            self._last_error = str(changes["message"])
+        if seen == "printing":
             self._idle_since = None
-            paused = state.flag("paused") or state.flag("pausing")
-            lines = int((job.completion or 0) / 100 * total) if total else 0
-            self._set_status(
-                state=DriverState.PAUSED if paused else DriverState.RUNNING,
-                lines_acked=lines,
-                temperatures=state.temperatures,
-                message=None,
-                extra={"completion": job.completion, "filepos": job.filepos},
-            )
-        elif job_id is not None:
-            # Our job but OctoPrint no longer prints it: PrintDone/PrintFailed normally says how;
-            # if that was missed, the file's print record does (checked in the monitor thread).
-            if self._idle_since is None:
-                self._idle_since = time.monotonic()
-            self._set_status(temperatures=state.temperatures)
-        else:
-            self._set_status(state=DriverState.IDLE, temperatures=state.temperatures, message=None)
+        elif following and seen != "idle" and self._idle_since is None:
+            # Our job is no longer printed: PrintDone/PrintFailed normally says how; if that was
+            # missed, the file's print record does (checked in the monitor thread).
+            self._idle_since = time.monotonic()
+        self._set_status(**changes)
 
     def _monitor_loop(self) -> None:
         failures = 0

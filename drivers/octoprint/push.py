@@ -20,7 +20,16 @@ OPEN_TIMEOUT_S = 5.0
 # Without any message for this long the socket counts as dead: OctoPrint sends `current` about every
 # 0.5 s (docs: api/push, "throttle" 1 = every 500 ms).
 SILENCE_S = 5.0
+# The wait before a new socket after one failed (see PushSocket._run).
+RETRY_S = 1.0
+MAX_RETRY_S = 10.0
 Message = dict[str, Any]
+
+
+def push_url(base_url: str) -> str:
+    """OctoPrint's push socket for its base URL (http -> ws, https -> wss)."""
+    host = base_url.rstrip("/").split("://", 1)[-1]
+    return ("wss://" if base_url.startswith("https://") else "ws://") + host + "/sockjs/websocket"
 
 
 class PushSocket:
@@ -33,18 +42,9 @@ class PushSocket:
     stale) it opens a new socket with a new passive login at once.
     """
 
-    def __init__(
-        self,
-        client: OctoPrintClient,
-        on_message: Callable[[Message], None],
-        on_connected: Callable[[bool], None] | None = None,
-        *,
-        retry_s: float = 1.0,
-    ) -> None:
+    def __init__(self, client: OctoPrintClient, on_message: Callable[[Message], None]) -> None:
         self._client = client
         self._on_message = on_message
-        self._on_connected = on_connected
-        self._retry_s = retry_s
         self._stop = threading.Event()
         self._ws: Any = None
         self._thread = threading.Thread(target=self._run, name="octoprint-push", daemon=True)
@@ -54,10 +54,7 @@ class PushSocket:
         self.logins = 0
         self.reauths = 0
         self.last_reauth_reason: str | None = None
-        url = client.base_url
-        self.url = (
-            "wss://" + url[8:] if url.startswith("https://") else "ws://" + url.split("://", 1)[-1]
-        ) + ("/sockjs/websocket")
+        self.url = push_url(client.base_url)
 
     def start(self) -> None:
         self._thread.start()
@@ -70,17 +67,11 @@ class PushSocket:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
 
-    def _set_connected(self, value: bool) -> None:
-        if value != self.connected:
-            self.connected = value
-            if self._on_connected is not None:
-                self._on_connected(value)
-
     def _run(self) -> None:
         # Each attempt is a passive login (a session and a login event on OctoPrint): behind a proxy
         # that refuses WebSockets, a try a second would fill OctoPrint's log. The wait doubles up to
         # 10 s while the socket keeps failing (the driver polls meanwhile) and resets once it works.
-        wait = self._retry_s
+        wait = RETRY_S
         while not self._stop.is_set():
             again_now = False
             logins = self.logins
@@ -88,8 +79,8 @@ class PushSocket:
                 again_now = self._session()
             except (OSError, TimeoutError, WebSocketException, DriverError, ValueError) as exc:
                 log.debug("push socket %s down: %s", self.url, exc)
-            self._set_connected(False)
-            wait = self._retry_s if self.logins != logins else min(wait * 2, max(self._retry_s, 10.0))
+            self.connected = False
+            wait = RETRY_S if self.logins != logins else min(wait * 2, MAX_RETRY_S)
             if not again_now:
                 self._stop.wait(wait)
 
@@ -124,7 +115,7 @@ class PushSocket:
                         if not logged_in:
                             logged_in = True
                             self.logins += 1
-                        self._set_connected(True)
+                        self.connected = True
                     self._on_message(message)
                 return False
             finally:

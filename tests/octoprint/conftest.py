@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from drivers.octoprint.client import state_from
 from tests.octoprint.server import OctoPrintServer
 from tests.support import Hub, wait_until
 
@@ -31,10 +32,13 @@ def octoprint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OctoPrintSer
 
 def octoprint_busy(api: httpx.Client) -> bool:
     response = api.get("/api/printer", params={"exclude": "sd,temperature"})
-    if response.status_code != 200:
-        return False
-    flags = response.json()["state"]["flags"]
-    return any(flags.get(f) for f in ("printing", "paused", "pausing", "cancelling"))
+    return response.status_code == 200 and state_from(response.json()["state"]).busy
+
+
+def files_on(op: OctoPrintServer) -> list[str]:
+    """The names of the files OctoPrint stores (`local`)."""
+    with op.api() as api:
+        return [f["name"] for f in api.get("/api/files/local").json()["files"]]
 
 
 @pytest.fixture

@@ -12,17 +12,12 @@ from drivers.base import DriverState, NotReady
 from drivers.octoprint.client import BadApiKey, OctoPrintClient, OctoPrintError, WrongState
 from drivers.octoprint.driver import OctoPrintDriver, job_file_name
 from drivers.profiles import get_profile
-from tests.octoprint.conftest import gcode, octoprint_busy, start_hub, write_fleet
+from tests.octoprint.conftest import files_on, gcode, octoprint_busy, start_hub, write_fleet
 from tests.octoprint.server import OctoPrintServer
 from tests.octoprint.watch import OctoPrintEvents
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-def files_on(op: OctoPrintServer) -> list[str]:
-    with op.api() as api:
-        return [f["name"] for f in api.get("/api/files/local").json()["files"]]
 
 
 def connected_client(op: OctoPrintServer) -> OctoPrintClient:

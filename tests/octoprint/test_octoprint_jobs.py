@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.octoprint.conftest import gcode, octoprint_busy, start_hub, write_fleet
+from tests.octoprint.conftest import files_on, gcode, octoprint_busy, start_hub, write_fleet
 from tests.octoprint.server import OctoPrintServer
 from tests.support import wait_until
 
@@ -14,9 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 def job_files(op: OctoPrintServer) -> list[str]:
-    with op.api() as api:
-        files = api.get("/api/files/local").json()["files"]
-    return [f["name"] for f in files if f["name"].startswith("fabzone-")]
+    return [name for name in files_on(op) if name.startswith("fabzone-")]
 
 
 def test_job_end_to_end(op: OctoPrintServer, tmp_path: Path) -> None:

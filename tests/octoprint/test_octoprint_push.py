@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from drivers.base import DriverEvent, JobEnded
-from drivers.octoprint.driver import OctoPrintDriver
+from drivers.octoprint.driver import OctoPrintDriver, job_file_name
 from drivers.profiles import get_profile
-from tests.octoprint.conftest import gcode
+from tests.octoprint.conftest import files_on, gcode
 from tests.octoprint.relay import PushCutter
 from tests.octoprint.server import USER, OctoPrintServer
 from tests.support import wait_until
@@ -98,13 +98,8 @@ def test_progress_arrives_over_push_polling_only_while_it_is_cut(
         assert [(e.job_id, e.outcome) for e in followed.ended()] == [("push-1", "completed")]
         assert followed.lines() == total
 
-        def job_file_left() -> bool:
-            with op.api() as api:
-                return any(
-                    f["name"] == "fabzone-push-1.gcode" for f in api.get("/api/files/local").json()["files"]
-                )
-
-        wait_until(lambda: not job_file_left(), 15, 0.2, "the driver to delete the job file")
+        name = job_file_name("push-1")
+        wait_until(lambda: name not in files_on(op), 15, 0.2, "the driver to delete the job file")
     finally:
         driver.close()
 

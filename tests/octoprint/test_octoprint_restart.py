@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.octoprint.driver import CANCELLED_ON_OCTOPRINT_INFERRED
+from drivers.octoprint.driver import job_file_name
+from drivers.octoprint.ending import CANCELLED_ON_OCTOPRINT_INFERRED
 from tests.octoprint.conftest import gcode, octoprint_busy, start_hub, write_fleet
 from tests.octoprint.server import OctoPrintServer
 from tests.octoprint.watch import OctoPrintEvents
@@ -41,7 +42,7 @@ def prints_of(op: OctoPrintServer, name: str) -> dict:
 
 
 def job_file(hub: Hub, ticket: str) -> str:
-    return f"fabzone-{hub.job(ticket)['id']}.gcode"
+    return job_file_name(hub.job(ticket)["id"])
 
 
 def assert_printed_once(events: OctoPrintEvents, name: str, end: str = "PrintDone") -> None:

@@ -11,6 +11,7 @@ from websockets.sync.client import connect
 from websockets.sync.connection import Connection
 
 from drivers.octoprint.client import OctoPrintClient
+from drivers.octoprint.push import push_url
 from tests.octoprint.server import OctoPrintServer
 from tests.support import wait_until
 
@@ -52,9 +53,8 @@ class OctoPrintEvents:
             user, session = client.login_passive()
         finally:
             client.close()
-        url = self._op.url.replace("http://", "ws://", 1) + "/sockjs/websocket"
         try:
-            with connect(url, ping_interval=None, close_timeout=1) as ws:
+            with connect(push_url(self._op.url), ping_interval=None, close_timeout=1) as ws:
                 self._ws = ws
                 ws.send(json.dumps({"auth": f"{user}:{session}"}))
                 ws.send(
