@@ -63,21 +63,22 @@ class Proc:
 
 
 class SimProcess:
-    """`python -m drivers.sim marlin …` in a subprocess; `port` is the pty path it printed."""
+    """`python -m drivers.sim marlin …` (or `grbl …`) in a subprocess; `port` is the pty path it printed."""
 
-    def __init__(self, profile: str, tmp: Path, name: str, *extra: str) -> None:
+    def __init__(self, profile: str, tmp: Path, name: str, *extra: str, protocol: str = "marlin") -> None:
+        self.log = tmp / f"{name}.log"
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "drivers.sim", "marlin", "--profile", profile, *extra],
+            [sys.executable, "-m", "drivers.sim", protocol, "--profile", profile, *extra],
             cwd=ROOT,
             stdout=subprocess.PIPE,
-            stderr=(tmp / f"{name}.log").open("ab"),
+            stderr=self.log.open("ab"),
             text=True,
             start_new_session=True,
         )
         assert self.popen.stdout is not None
         line = self.popen.stdout.readline().strip()
         if not line:
-            raise AssertionError(f"simulator {name} printed no port: {(tmp / f'{name}.log').read_text()}")
+            raise AssertionError(f"simulator {name} printed no port: {self.log.read_text()}")
         self.port = line.split()[-1]
 
     def stop(self) -> None:

@@ -1,7 +1,8 @@
 """GrblDriver: streams a laser job to GRBL 1.1 over pyserial with character counting and realtime bytes.
 
 Threads (both daemons, started by `connect()`), as in drivers/marlin/driver.py; this module holds the
-public API, `reader.py` and `sender.py` the two threads' halves, `core.py` the state they share:
+public API, `reader.py` and `sender.py` the two threads' halves, `core.py` the state they share,
+`safety.py` the (I/O-free) decision whether a job may start:
 
 * the reader blocks in `serial.read()`, splits lines, parses them (`replies.py`) and updates the flow
   (`flow.py`) and the machine view under the driver's lock, then wakes the sender;
@@ -45,12 +46,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import serial
 
-from drivers.base import ConnectionFailed, DriverError, DriverState, JobOutcome, NotReady
+from drivers.base import ConnectionFailed, DriverError, DriverState, EventCallback, JobOutcome, NotReady
 from drivers.grbl.core import (
     CYCLE_START,
     DOOR_OPEN,
@@ -65,80 +65,22 @@ from drivers.grbl.flow import CharCounter
 from drivers.grbl.handshake import GrblFacts, Handshake
 from drivers.grbl.lines import iter_job
 from drivers.grbl.reader import GrblReader
-from drivers.grbl.replies import Bracket, Reply, Setting, StatusReport
+from drivers.grbl.replies import Setting, StatusReport
+from drivers.grbl.safety import OffsetTracker, find_refusal, parse_offsets, refusal_status
 from drivers.grbl.sender import GrblSender
-from drivers.grbl.settings import check_build, check_settings
+from drivers.profiles import Profile
 
-SYSTEMS = ("G54", "G55", "G56", "G57", "G58", "G59")
-# GRBL prints offsets with 3 decimals (report.c, N_DECIMAL_COORDVALUE_MM): smaller is zero.
-OFFSET_EPS = 0.0005
 OFFSETS_WAIT_S = 2.0  # start_job waits this long for a WCO report or a `$#` answer on its way
-
-
-@dataclass(frozen=True)
-class Offsets:
-    """The controller's work offsets: `$#` (report.c report_ngc_parameters) and the active system (`$G`)."""
-
-    systems: dict[str, tuple[float, ...]]  # G54..G59, stored in EEPROM
-    g92: tuple[float, ...]
-    tlo: float = 0.0  # tool length offset (G43.1), on Z only
-    active: str = "G54"
-
-    def wco(self) -> tuple[float, ...] | None:
-        """What status reports call WCO (report.c): the active system + G92, + the tool length offset on Z."""
-        base = self.systems.get(self.active)
-        tlo = (0.0, 0.0, self.tlo)
-        return None if base is None else tuple(map(sum, zip(base, self.g92, tlo, strict=False)))
-
-    def after_reset(self) -> Offsets:
-        """gc_init() on every reset (gcode.c): G54 reloaded from EEPROM, G92 and the tool offset zeroed."""
-        return replace(self, g92=tuple(0.0 for _ in self.g92), tlo=0.0, active="G54")
-
-    def named(self) -> list[str]:
-        """The non-zero offsets, e.g. `["G54 X10", "G92 X-5 Y2"]`."""
-        names = dict.fromkeys(("G54", self.active))
-        out = [f"{n} {_axes(v)}" for n in names if (v := self.systems.get(n)) is not None and _nonzero(v)]
-        if _nonzero(self.g92):
-            out.append(f"G92 {_axes(self.g92)}")
-        if abs(self.tlo) > OFFSET_EPS:
-            out.append(f"tool length offset Z{self.tlo:g}")
-        return out
-
-
-def parse_offsets(ngc: list[Reply], modes: list[Reply]) -> Offsets | None:
-    """`[G54:0.000,0.000,0.000]` … `[G92:…]`, `[TLO:0.000]` from `$#`; `[GC:G0 G54 …]` from `$G`."""
-    values: dict[str, tuple[float, ...]] = {}
-    for r in ngc:
-        if isinstance(r, Bracket):
-            try:
-                values[r.key] = tuple(float(v) for v in r.value.split(":")[0].split(","))
-            except ValueError:
-                continue
-    if "G54" not in values or "G92" not in values:
-        return None
-    active = "G54"
-    for r in modes:
-        if isinstance(r, Bracket) and r.key == "GC":
-            active = next((w for w in r.value.split() if w in SYSTEMS), active)
-    systems = {k: v for k, v in values.items() if k in SYSTEMS}
-    return Offsets(systems, values["G92"], values.get("TLO", (0.0,))[0], active)
-
-
-def _nonzero(values: tuple[float, ...] | None) -> bool:
-    return values is not None and any(abs(v) > OFFSET_EPS for v in values)
-
-
-def _axes(values: tuple[float, ...]) -> str:
-    return " ".join(f"{a}{round(v, 3):g}" for a, v in zip("XYZ", values, strict=False) if abs(v) > OFFSET_EPS)
 
 
 class GrblDriver(GrblReader, GrblSender):
     """A GRBL 1.1 laser behind `serial_for_url(connection)`: a device, a pty or `socket://`."""
 
     protocol = "grbl"
-    _offsets: Offsets | None = None  # None: `$#` was not answered
-    _offsets_asked = False  # a `$#` of ours is on its way
-    _offsets_for: tuple[float, ...] | None = None  # the WCO that `$#` was last read for
+
+    def __init__(self, profile: Profile, connection: str, *, on_event: EventCallback | None = None) -> None:
+        super().__init__(profile, connection, on_event=on_event)
+        self._tracker = OffsetTracker()  # work offsets: `$#` at connect, again when WCO changes
 
     # -- connecting (the rest of connect() and close() is SerialDriver's) ---------------------
 
@@ -149,7 +91,7 @@ class GrblDriver(GrblReader, GrblSender):
         # `$#` answers only in Idle or Alarm (system.c); otherwise the offsets stay unknown.
         ngc = handshake.command("$#", optional=True) or []
         modes = handshake.command("$G", optional=True) or []
-        self._offsets = parse_offsets(ngc, modes)
+        self._tracker = OffsetTracker(parse_offsets(ngc, modes))  # nothing asked on the last link counts
         return facts
 
     def _connected(self, facts: GrblFacts) -> None:
@@ -160,9 +102,7 @@ class GrblDriver(GrblReader, GrblSender):
         self.flow = CharCounter(budget, self.flow.mode)
         if facts.state is not None:
             self.view.update(facts.state)
-        if self.view.wco is None and self._offsets is not None:
-            self.view.wco = self._offsets.wco()  # that report had no WCO field: what `$#` says
-        self._offsets_for = self.view.wco if self._offsets is not None else None  # None: ask again
+        self.view.wco = self._tracker.connected(self.view.wco)
         self._refusal = self._find_refusal()
         self._last_report = time.monotonic()
         if self._refusal:
@@ -189,7 +129,9 @@ class GrblDriver(GrblReader, GrblSender):
                 raise NotReady(f"cannot start a job: {why}")
             if self.view.door_open:
                 raise NotReady("cannot start a job: the safety door is open")
-            if self._offsets is None or self.view.wco is None:  # nothing says where the file would be cut
+            if (
+                self._tracker.offsets is None or self.view.wco is None
+            ):  # nothing says where the file would be cut
                 raise NotReady("cannot start a job: the work offset is unknown (no answer to `$#` or no WCO)")
             if not Path(path).is_file():
                 raise NotReady(f"job file {path} does not exist")
@@ -315,64 +257,34 @@ class GrblDriver(GrblReader, GrblSender):
     # -- refusals: settings and work offsets (with the lock held) ------------------------------
 
     def _find_refusal(self) -> str | None:
-        settings = check_settings(self.profile, self.facts.settings)
-        return settings or check_build(self.profile, self.facts.options) or self._offset_refusal()
-
-    def _offset_refusal(self) -> str | None:
-        named = self._offsets.named() if self._offsets is not None else []
-        wco = self.view.wco
-        if not named and wco is not None and _nonzero(wco):
-            named.append(f"WCO {_axes(wco)}")  # not what `$#` said: its answer is on the way
-        if not named:
-            return None
-        return (
-            f"the work offset is not zero ({', '.join(named)}): the job would be cut shifted by it, but it "
-            "was checked in machine coordinates; clear it at the machine (G10 L2 P1 X0 Y0 Z0 for G54, "
-            "G92.1 or a reset for G92)"
-        )
+        return find_refusal(self.profile, self.facts, self._tracker.offsets, self.view.wco)
 
     def _refresh_refusal(self) -> None:
         """Recompute the refusal; while no job runs, show it (ERROR) or lift it (IDLE, or still locked)."""
         old, new = self._refusal, self._find_refusal()
         self._refusal = new
-        if new == old or self._job_id is not None:
+        if self._job_id is not None:
             return
-        status = self.status
-        if new and status.state is DriverState.IDLE:
-            self._set_status(state=DriverState.ERROR, message=new)
-        elif old is not None and status.state is DriverState.ERROR and status.message == old:
-            if new:
-                self._set_status(message=new)
-            elif self.view.report is not None and self.view.report.state == "Alarm":
-                self._set_status(message=LOCKED)
-            else:
-                self._set_status(state=DriverState.IDLE, message=None)
+        alarm = self.view.report is not None and self.view.report.state == "Alarm"
+        shown = refusal_status(old, new, (self.status.state, self.status.message), alarm, LOCKED)
+        if shown is not None:
+            self._set_status(state=shown[0], message=shown[1])
 
     def _offsets_stale(self) -> bool:
-        """True while a `$#` is on its way: asked now if WCO no longer matches the last answer (a G92 in
-        the last job, an offset set at the machine), in Idle or Alarm only (system.c), once per value."""
-        if self._offsets_asked:
+        """True while a `$#` is on its way (asked now if WCO no longer matches its last answer)."""
+        if self._tracker.asked:
             return True
-        wco, report = self.view.wco, self.view.report
-        if self._job_id is not None or self._resetting is not None or wco is None or wco == self._offsets_for:
+        if self._job_id is not None or self._resetting is not None:
             return False
-        expected = self._offsets.wco() if self._offsets is not None else None
-        if expected is not None and not _nonzero(tuple(a - b for a, b in zip(expected, wco, strict=False))):
+        report = self.view.report
+        if not self._tracker.should_ask(self.view.wco, report.state if report is not None else None):
             return False
-        if report is None or report.state not in ("Idle", "Alarm"):
-            return False
-        self._offsets_for = wco
-        self._offsets_asked = True
         self._control.append(Command("$#", on_done=self._got_offsets))
         self._wake.notify()
         return True
 
     def _got_offsets(self, cmd: Command) -> None:
-        self._offsets_asked = False
-        parsed = parse_offsets(cmd.replies, []) if cmd.error is None else None
-        if parsed is not None:
-            # Validation refuses G55-G59, so the active system only changes through a reset (to G54).
-            self._offsets = replace(parsed, active=self._offsets.active if self._offsets else "G54")
+        self._tracker.answered(cmd.replies if cmd.error is None else None)
         self._changed.notify_all()
         if self._job_id is None:
             self._refresh_refusal()
@@ -380,7 +292,7 @@ class GrblDriver(GrblReader, GrblSender):
     def _wait_offsets(self, timeout: float) -> None:
         """With the lock held: let a WCO report or a `$#` answer on its way arrive (bounded)."""
         deadline = time.monotonic() + timeout
-        while (self.view.wco is None or self._offsets_asked) and self._ser is not None:
+        while (self.view.wco is None or self._tracker.asked) and self._ser is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -402,11 +314,7 @@ class GrblDriver(GrblReader, GrblSender):
     def _on_banner(self) -> None:
         # Before the base ends a job: every reset runs gc_init() (G54 from EEPROM, G92 zeroed), and the
         # first report after it carries WCO (main.c clears sys, report_wco_counter with it).
-        self._offsets_asked = False  # a `$#` in flight went with the RX buffer
-        if self._offsets is not None:
-            self._offsets = self._offsets.after_reset()
-        self.view.wco = self._offsets.wco() if self._offsets is not None else None
-        self._offsets_for = self.view.wco
+        self.view.wco = self._tracker.reset()  # a `$#` in flight went with the RX buffer
         super()._on_banner()
         self._refresh_refusal()
 

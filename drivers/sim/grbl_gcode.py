@@ -85,7 +85,7 @@ class GcodeError(Exception):
         self.code = code
 
 
-def parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float, m7: bool = True) -> Action:
+def parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float, m7: bool) -> Action:
     """gc_execute_line() steps 1–3: check one stripped, upper-case block against the modal state."""
     pairs = _WORD.findall(text)
     if pairs and sum(len(a) + len(b) for a, b in pairs) == len(text):
@@ -139,7 +139,7 @@ def _simple(
     return Action(new, [target], length, rapid=mode == 0, feed=0.0 if mode == 0 else feed)
 
 
-def _parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float, m7: bool = True) -> Action:
+def _parse(text: str, modal: Modal, pos: tuple[float, float, float], s_max: float, m7: bool) -> Action:
     words: dict[str, float] = {}
     gs: list[float] = []
     ms: list[int] = []

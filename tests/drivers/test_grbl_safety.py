@@ -20,7 +20,7 @@ from drivers.grbl import GrblDriver
 from drivers.profiles import get_profile
 from drivers.sim.grbl import GrblSimulator
 from tests.drivers.rig import Recorder, rigs
-from tests.drivers.test_grbl_driver import executed_job, job_lines
+from tests.drivers.test_grbl_driver import executed_job, job_lines, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,13 +53,6 @@ def as_technician(port: str, *lines: str) -> None:
                 buf += port_.read(256)
             assert b"error:" not in buf, f"{line}: {buf!r}"
             buf = b""
-
-
-def wait_until(pred: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 # -- work offsets ----------------------------------------------------------------------------------
@@ -180,6 +173,7 @@ def test_a_profile_promising_m7_to_a_build_without_it_refuses_jobs(tmp_path: Pat
         )
         with pytest.raises(NotReady, match="M7"):
             driver.start_job("j1", make_job(tmp_path))
+        time.sleep(0.3)  # give a wrongly sent line time to arrive
         assert not [c for c in sim.executed if not c.startswith("$")]
     finally:
         driver.close()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,28 +9,16 @@ from pathlib import Path
 import pytest
 import serial
 
-from tests.support import ROOT
+from tests.support import SimProcess
 
 pytestmark = pytest.mark.timeout(60)
 
 
-class GrblProcess:
-    """The simulator in a subprocess (as tests/support.py SimProcess runs Marlin's); `port` is what it
-    printed, `link` a pyserial port on it."""
+class GrblProcess(SimProcess):
+    """The GRBL simulator in a subprocess, with `link`, a pyserial port on the pty it printed."""
 
     def __init__(self, tmp: Path, *options: str) -> None:
-        self.log = tmp / "grbl-sim.log"
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "drivers.sim", "grbl", *options],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self.log.open("ab"),
-            text=True,
-            start_new_session=True,
-        )
-        assert self.popen.stdout is not None
-        self.port = self.popen.stdout.readline().strip()
-        assert self.port, f"the simulator printed no port: {self.log.read_text()}"
+        super().__init__("grbl-laser-400", tmp, "grbl-sim", *options, protocol="grbl")
         self.link = serial.serial_for_url(self.port, baudrate=115200, timeout=0.05)
         self._buf = b""
 
@@ -56,9 +40,7 @@ class GrblProcess:
 
     def stop(self) -> None:
         self.link.close()
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            self.popen.wait(timeout=10)
+        super().stop()
 
 
 @pytest.fixture
