@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from drivers import driver_class
 from drivers.base import (
     ConnectionChanged,
     Driver,
@@ -29,6 +27,7 @@ from fabzone.arming import ArmingGate
 from fabzone.coalesce import Coalescer
 from fabzone.config import MachineConfig
 from fabzone.events import EventBus
+from fabzone.machine_link import MachineLink
 from fabzone.models import Job, Machine
 from fabzone.states import JobState, MachineState, TransitionError
 from fabzone.telemetry import TemperatureHistory
@@ -61,7 +60,6 @@ class MachineCoordinator:
         arm_timeout_s: float = 300.0,
         driver_options: dict[str, Any] | None = None,
     ) -> None:
-        self._hub_driver_options = driver_options or {}  # what only the hub knows (MQTT: file URLs)
         self.arm_timeout_s = arm_timeout_s
         self.arming: ArmingGate | None = None
         self.config = config
@@ -70,7 +68,6 @@ class MachineCoordinator:
         self.bus = bus
         self._files = files
         self._poke = poke_scheduler
-        self._backoff = backoff
         self.driver: Driver | None = None
         self.driver_status = DriverStatus()
         self.temperature_history = TemperatureHistory()
@@ -82,9 +79,7 @@ class MachineCoordinator:
         self._estops = 0  # emergency stops pressed: one during a start means the job was stopped
         self._db_lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._lost = asyncio.Event()
-        self._stopping = False
+        self.link = MachineLink(self, backoff, driver_options or {})
         self._status_events = Coalescer(EVENT_INTERVAL_S, self._publish_status)
         self._progress_writes = Coalescer(DB_PROGRESS_INTERVAL_S, self._write_progress)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -97,53 +92,14 @@ class MachineCoordinator:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._connection_loop(), name=f"coordinator-{self.machine_id}")
+        self.link.start()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._lost.set()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self.driver:
-            await asyncio.to_thread(self.driver.close)
+        await self.link.stop()
 
     async def reconnect(self) -> None:
         """A technician asks for a new connection (after power-cycling a halted machine)."""
-        self._lost.set()
-
-    async def _connection_loop(self) -> None:
-        delay = self._backoff[0]
-        while not self._stopping:
-            driver = self._make_driver()
-            try:
-                await asyncio.to_thread(driver.connect)
-            except DriverError as exc:
-                await asyncio.to_thread(driver.close)
-                if self.online or delay == self._backoff[0]:
-                    # Log when availability flips, not on every retry (HA's coordinator rule).
-                    log.warning("%s: cannot connect to %s: %s", self.machine_id, self.config.connection, exc)
-                await self._went_offline(str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff[1])
-                continue
-            delay = self._backoff[0]
-            self.driver = driver
-            self._lost.clear()
-            await self._came_online()
-            await self._lost.wait()
-            self.driver = None
-            await asyncio.to_thread(driver.close)
-            # Let the driver's own JobEnded/ConnectionChanged callbacks land before reconnecting.
-            await asyncio.sleep(0)
-            await self._went_offline("connection lost")
-
-    def _make_driver(self) -> Driver:
-        cls = driver_class(self.config.driver)
-        options = self.config.driver_options()  # network drivers: API key (from the env), port, baud
-        options = {**options, **self._hub_driver_options}
-        return cls(self.profile, self.config.connection, on_event=self._from_driver_thread, **options)  # type: ignore[no-any-return]
+        self.link.lost.set()
 
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one crud operation in a worker thread, in this machine's order."""
@@ -154,48 +110,6 @@ class MachineCoordinator:
 
         async with self._db_lock:
             return await asyncio.to_thread(work)
-
-    async def _came_online(self) -> None:
-        self.online = True
-        log.info("%s: online (%s)", self.machine_id, self.driver_status.firmware or self.config.driver)
-        driver = self.driver
-        if driver is not None and getattr(driver, "survives_host_restart", False):
-            await self._reattach(driver)
-            return
-        machine = await self._db(crud.machine_online, self.machine_id)
-        self._publish_machine(machine)
-        self._poke()
-
-    async def _reattach(self, driver: Driver) -> None:
-        """The machine's own host streams the job (OctoPrint): a job it held across our restart or an
-        outage is still `running`/`paused` here; the driver follows it again or reports how it ended."""
-        machine, job = await self._db(crud.machine_reattached, self.machine_id)
-        self._publish_machine(machine)
-        if job is None:
-            self._poke()
-            return
-        self.job_id = job.id
-        log.info("%s: following job %s again", self.machine_id, job.id)
-        total = (job.analysis or {}).get("lines") or job.lines_total
-        try:
-            await asyncio.to_thread(driver.reattach, job.id, total)  # type: ignore[attr-defined]
-        except DriverError as exc:
-            log.warning("%s: could not reconcile job %s: %s", self.machine_id, job.id, exc)
-            self._lost.set()
-            return
-        status = driver.status
-        if status.job_id == job.id and status.state in (DriverState.RUNNING, DriverState.PAUSED):
-            # Paused or resumed on OctoPrint while we were away: the job follows.
-            await self._follow_driver(job.id, status.state == DriverState.PAUSED)
-
-    async def _went_offline(self, reason: str) -> None:
-        was_online = self.online
-        self.online = False
-        machine = await self._db(crud.machine_offline, self.machine_id, reason)
-        if was_online:
-            log.warning("%s: offline: %s", self.machine_id, reason)
-        if machine is not None:
-            self._publish_machine(machine)
 
     # -- driver events (called on the driver's threads) ------------------------------------------
 
@@ -216,7 +130,7 @@ class MachineCoordinator:
         elif isinstance(event, JobEnded):
             self._spawn(self._on_job_ended(event))
         elif isinstance(event, ConnectionChanged) and not event.online:
-            self._lost.set()
+            self.link.lost.set()
 
     def _on_status(self, status: DriverStatus) -> None:
         previous = self.driver_status
@@ -338,26 +252,28 @@ class MachineCoordinator:
             raise NotAwaitingArm(self.machine_id)
         self.arming.arm()
 
-    async def unlock(self) -> None:
+    async def unlock(self) -> Machine | None:
         """After an alarm (GRBL `$X`): the firmware takes commands again; the bed still needs a look."""
         driver = self._require_driver()
         unlock = getattr(driver, "unlock", None)
         if unlock is not None:
             await asyncio.to_thread(unlock)
-        machine = await self._db(crud.get_machine, self.machine_id)
-        if machine is not None and machine.state == MachineState.ERROR:
-            machine = await self._db(crud.set_machine_state, self.machine_id, MachineState.AWAITING_CLEAR)
-        self._publish_machine(machine)
+        return await self._error_dealt_with()
 
-    async def reset(self) -> None:
+    async def reset(self) -> Machine | None:
         """A technician dealt with an error: the device is told (an MQTT device's `reset`), then the
         machine waits for its bed to be looked at."""
         if self.driver is not None:
             await asyncio.to_thread(self.driver.reset_after_error)
+        return await self._error_dealt_with()
+
+    async def _error_dealt_with(self) -> Machine | None:
+        """error -> awaiting_clear (any other state stays); the machine as it now is, published."""
         machine = await self._db(crud.get_machine, self.machine_id)
         if machine is not None and machine.state == MachineState.ERROR:
             machine = await self._db(crud.set_machine_state, self.machine_id, MachineState.AWAITING_CLEAR)
         self._publish_machine(machine)
+        return machine
 
     def _require_job(self) -> str:
         if self.job_id is None:

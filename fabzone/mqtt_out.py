@@ -86,9 +86,8 @@ class HubPublisher:
         sub = self.bus.subscribe()
         try:
             while True:
-                if (
-                    sub.dropped
-                ):  # we fell behind (broker very slow): take a fresh queue, lose nothing retained
+                if sub.dropped:
+                    # We fell behind (broker very slow): take a fresh queue, lose nothing retained.
                     sub = self.bus.subscribe()
                 self._handle(await sub.get())
         finally:

@@ -20,8 +20,8 @@ def get_file(sha256: str, exp: int, sig: str, hub: HubDep) -> FileResponse:
         )
     try:
         path = hub.files.path_for(sha256)
-    except ValueError:
-        raise HTTPException(404, detail={"code": "files.not_found", "message": "no such file"}) from None
-    if not path.is_file():
+    except ValueError:  # not a sha256: no such file either
+        path = None
+    if path is None or not path.is_file():
         raise HTTPException(404, detail={"code": "files.not_found", "message": "no such file"})
     return FileResponse(path, media_type="text/x-gcode")

@@ -8,9 +8,9 @@ import segno
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from fabzone import crud, i18n
+from fabzone import i18n
 from fabzone.api.auth import MAKER_SECRET_HEADER, check_maker
-from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error
+from fabzone.api.deps import HubDep, LangDep, SessionDep, api_error, job_or_404
 
 router = APIRouter(tags=["pages"])
 
@@ -34,9 +34,7 @@ def ticket_qr(job_ref: str, request: Request, hub: HubDep, session: SessionDep, 
     With the job's `X-Maker-Secret` (the kiosk right after submitting) the code carries the secret in
     the URL's fragment, `#k=<secret>`: the phone that scans it may cancel the job, the fragment never
     reaches a server or its log, and the shared kiosk need not keep the secret."""
-    job = crud.get_job(session, job_ref)
-    if job is None:
-        raise api_error(404, "job.not_found", lang, job=job_ref)
+    job = job_or_404(session, job_ref)
     base = (hub.settings.hub.public_url or str(request.base_url)).rstrip("/")
     url, cache = f"{base}/ticket/{job.ticket}", "public, max-age=86400"
     secret = request.headers.get(MAKER_SECRET_HEADER)

@@ -16,7 +16,6 @@ from fabzone.api.deps import (
     SessionDep,
     api_error,
     coordinator_or_404,
-    in_session,
     job_or_404,
 )
 from fabzone.coordinator import NotAwaitingArm
@@ -74,7 +73,7 @@ async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechD
     """After an alarm: GRBL `$X`; the machine then waits for its bed to be checked and cleared."""
     coordinator = coordinator_or_404(hub, machine_id, lang)
     try:
-        await coordinator.unlock()
+        machine = await coordinator.unlock()
     except NotReady as exc:
         # The driver says why (laser mode off, a work offset, a job running): the technician must read
         # it, not "not connected".
@@ -83,5 +82,4 @@ async def unlock_laser(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechD
         if coordinator.driver is None:
             raise api_error(409, "machine.offline", lang, machine=machine_id) from None
         raise api_error(409, "machine.not_ready", lang, machine=machine_id, reason=str(exc)) from None
-    machine = await in_session(hub, lambda session: crud.get_machine(session, machine_id))
     return machine_public(machine) if machine else {"ok": True}

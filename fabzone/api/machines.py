@@ -85,10 +85,9 @@ async def reset_error(machine_id: str, hub: HubDep, lang: LangDep, _tech: TechDe
     if current is not None and current.state != MachineState.ERROR:
         raise TransitionError("machine", current.state, MachineState.AWAITING_CLEAR)
     try:
-        await coordinator.reset()
+        machine = await coordinator.reset()
     except DriverError as exc:
         raise api_error(409, "machine.reset_failed", lang, machine=machine_id, reason=str(exc)) from None
-    machine = await in_session(hub, lambda session: crud.get_machine(session, machine_id))
     assert machine is not None
     return machine_public(machine)
 

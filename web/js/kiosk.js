@@ -42,29 +42,24 @@ function show(which) {
   for (const id of ["form", "ticket", "problem"]) $(id).classList.toggle("hidden", id !== which);
 }
 
-async function qrWithSecret(job) {
-  // The code carries the cancel secret to the maker's phone (#k=…); the kiosk keeps none of it.
-  const res = await fetch(`/api/jobs/${encodeURIComponent(job.ticket)}/qr.svg`, {
-    headers: { "X-Maker-Secret": job.secret },
-  });
-  if (!res.ok) throw new Error(`QR: ${res.status}`);
-  return URL.createObjectURL(await res.blob());
+/** The ticket's QR code, fetched once per ticket (a language change redraws, it does not refetch).
+ * With the secret, the code carries it to the maker's phone (#k=…); the kiosk keeps none of it. */
+function qrFor(job) {
+  const plain = `/api/jobs/${encodeURIComponent(job.ticket)}/qr.svg`;
+  if (!job.secret) return Promise.resolve(plain);
+  job.qr ??= fetch(plain, { headers: { "X-Maker-Secret": job.secret } })
+    .then((res) => (res.ok ? res.blob() : Promise.reject(new Error(`QR: ${res.status}`))))
+    .then((blob) => URL.createObjectURL(blob))
+    .catch(() => plain);
+  return job.qr;
 }
 
 function drawTicket(job) {
   const url = `${location.origin}/ticket/${job.ticket}`;
   $("ticket-code").textContent = job.ticket;
-  const plain = `/api/jobs/${encodeURIComponent(job.ticket)}/qr.svg`;
-  if (job.secret) {
-    qrWithSecret(job).then(
-      (src) => {
-        if ($("ticket-code").textContent === job.ticket) $("qr").src = src;
-      },
-      () => ($("qr").src = plain),
-    );
-  } else {
-    $("qr").src = plain;
-  }
+  qrFor(job).then((src) => {
+    if ($("ticket-code").textContent === job.ticket) $("qr").src = src;
+  });
   $("ticket-link").href = url;
   $("ticket-link").textContent = url;
   show("ticket");
@@ -162,6 +157,7 @@ async function submit(ev) {
 }
 
 function reset() {
+  if (lastOutcome?.value?.qr) lastOutcome.value.qr.then((src) => src.startsWith("blob:") && URL.revokeObjectURL(src));
   lastOutcome = null;
   $("form").reset();
   $("file-name").textContent = t("kiosk.no_file");
