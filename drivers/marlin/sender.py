@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 MAX_SILENT_PROBES = 3
 JOB_END = -1  # tag of the M400 that closes a job: its `ok` means the planner has drained
 _JOB_TAG_SPAN = 1 << 40  # tags are job_seq * span + command index, so old jobs' acks never count
+_ENVELOPE = len("N ") + len("*255")  # what numbering adds besides the number's digits, at most
 
 
 class Sender:
@@ -133,7 +134,7 @@ class Sender:
             command = self._job_next[1]
             # `N<n> ` + command + `*<cs>` (<= 3 digits): checked before the flow numbers it, so a line
             # that cannot go leaves nothing in the window or the resend history.
-            longest = len(command) + len(str(flow.next_number)) + 2 + len("*255")
+            longest = len(command) + len(str(flow.next_number)) + _ENVELOPE
             if longest > limit and len(numbered_line(flow.next_number, command)) - 1 > limit:
                 # Marlin would truncate it and refuse it forever (MAX_CMD_SIZE counts N and *cs too).
                 why = f"file line {self._job_next[0]} is too long for the firmware once numbered"
